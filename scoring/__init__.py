@@ -1,0 +1,1 @@
+"""Scoring core: policy file, six-dimension hardship scorer, removal scorer, alert decisions."""

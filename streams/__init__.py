@@ -1,0 +1,1 @@
+"""Streaming shell: the Faust app, topics, tables, agents, the `hardship` command line, the embedded broker."""

