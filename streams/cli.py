@@ -11,7 +11,7 @@ import click
 
 # name -> "module:attribute" of a click command; each module owns its own options and --help.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "replay": ("streams.replay_cli:replay", "score JSON Lines files with the streaming core (backtest)"),
+    "replay": ("streams.replay:replay", "score JSON Lines files with the streaming core (backtest)"),
     "simulate": ("connectors.simulator:simulate", "a simulated district that streams events with ground truth"),
     "worker": ("streams.worker_cli:worker", "a Faust worker against the configured broker (production)"),
     "demo": ("streams.demo:demo", "everything on one machine: broker, worker, simulator, workbench"),

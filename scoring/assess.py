@@ -1,0 +1,401 @@
+"""The six-dimension hardship score, the removal score and which alert kinds a household's state calls for.
+
+Pure: `assess(household, policy)` reads the household state (see scoring.household) and returns an
+Assessment; it never changes the state. Every number comes from the policy file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from models.validation import CHINA_STANDARD_TIME
+from scoring import facts as F
+from scoring.facts import DAY
+from scoring.policy import Policy
+from scoring.reasons import ASSETS_ZH, CATEGORIES_ZH, GRADES_ZH, person_label, reason, yuan
+
+COVERED = ("dibao", "tekun")
+
+
+@dataclass
+class Assessment:
+    dimensions: dict[str, float]
+    hardship_score: float
+    removal_score: float
+    # kind -> reasons that call for it; a kind absent here is not called for
+    kinds: dict[str, list[dict]] = field(default_factory=dict)
+    per_capita_income_yuan: float | None = None
+    dibao_standard_yuan: float = 0.0
+
+
+def _clamp(value: float) -> float:
+    return 0.0 if value < 0 else 100.0 if value > 100 else value
+
+
+def _age(birth_date: str, today: date) -> int:
+    year, month, day = int(birth_date[:4]), int(birth_date[5:7]), int(birth_date[8:10])
+    return today.year - year - ((today.month, today.day) < (month, day))
+
+
+def household_income_yuan(household: dict) -> float | None:
+    """The roster's monthly income, changed by income events that came after the roster's time."""
+    income = household["income"]
+    if income is None:
+        return None
+    roster_t = household["roster_t"] or 0
+    members_facts = household["facts"]
+    for person_id in household["members"]:
+        person = members_facts.get(person_id)
+        if person and F.income_changed_after(person, roster_t):
+            income += F.income_at(person) - F.income_at(person, roster_t)
+    return max(0.0, income)
+
+
+def _economic_score(ratio: float) -> float:
+    """Per-capita income over the standard -> 0..100 (100 = no income)."""
+    if ratio <= 0.5:
+        return 100.0
+    if ratio <= 1.0:
+        return 100.0 - (ratio - 0.5) * 60.0  # 70 at the standard
+    if ratio <= 1.5:
+        return 70.0 - (ratio - 1.0) * 80.0  # 30 at 1.5x
+    if ratio <= 3.0:
+        return 30.0 - (ratio - 1.5) * 20.0  # 0 at 3x
+    return 0.0
+
+
+def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one pass over the members
+    as_of = household["as_of"]
+    today = datetime.fromtimestamp(as_of, CHINA_STANDARD_TIME).date() if as_of else date(2000, 1, 1)
+    members = household["members"]
+    all_facts = household["facts"]
+    shock_from = as_of - policy.shock_days * DAY
+    coverage = household["coverage"]
+    provisional = household["provisional"]
+
+    present = 0
+    children = elderly = working_age = able_working_age = unemployed = 0
+    oop_total = 0.0
+    oop_events: list[str] = []
+    serious_events: list[str] = []
+    hosp_any = False
+    severe: list[tuple[str, list]] = []
+    disability_score = 0.0
+    deaths: list[tuple[str, list]] = []
+    disaster_loss = 0.0
+    disaster_events: list[str] = []
+    hotline_events: list[str] = []
+    jailed: list[tuple[str, list]] = []
+    unemployed_people: list[tuple[str, list]] = []
+    over_line: list[tuple[str, float, list[str]]] = []
+    assets: list[tuple[str, str, list]] = []
+    servants: list[tuple[str, list]] = []
+    pensions: list[tuple[str, list]] = []
+    roster_t = household["roster_t"] or 0
+
+    for person_id, (birth_date, _relation) in members.items():
+        facts = all_facts.get(person_id) or {}
+        death = facts.get("death")
+        if death is not None:
+            if death[0] >= shock_from:
+                deaths.append((person_id, death))
+            continue
+        if F.is_jailed(facts):
+            jailed.append((person_id, facts["jail"]))
+            continue
+        present += 1
+        age = _age(birth_date, today)
+        dis = facts.get("dis")
+        is_severe = dis is not None and policy.is_severe_disability(dis[2], dis[3])
+        if age < policy.child_under:
+            children += 1
+        elif age >= policy.elderly_from:
+            elderly += 1
+        else:
+            working_age += 1
+            if not is_severe:
+                able_working_age += 1
+                if F.is_unemployed(facts):
+                    unemployed += 1
+                    unemployed_people.append((person_id, facts["jobloss"]))
+        if dis is not None:
+            if is_severe:
+                severe.append((person_id, dis))
+                disability_score = max(disability_score, 85.0) + (15.0 if len(severe) > 1 else 0.0)
+            elif dis[3] == 3:
+                disability_score = max(disability_score, 50.0)
+            else:
+                disability_score = max(disability_score, 30.0)
+        bills = facts.get("bills")
+        if bills:
+            person_oop = 0.0
+            for entry in bills.values():
+                person_oop += entry[1]
+            oop_total += person_oop
+            if person_oop > policy.oop_line_yuan:
+                over_line.append((person_id, person_oop, sorted(bills)))
+            oop_events.extend(bills)
+        hosp = facts.get("hosp")
+        if hosp:
+            hosp_any = True
+            serious_events.extend(eid for eid, entry in hosp.items() if entry[1])
+        disaster = facts.get("disaster")
+        if disaster:
+            for eid, entry in disaster.items():
+                disaster_loss += entry[1]
+                disaster_events.append(eid)
+        hotline = facts.get("hotline")
+        if hotline:
+            hotline_events.extend(hotline)
+        if coverage in COVERED:
+            for eid, (t, asset_type, value) in (facts.get("assets") or {}).items():
+                if t > roster_t and _asset_counts(asset_type, value, policy):
+                    assets.append((person_id, eid, [t, asset_type, value]))
+            servant = facts.get("servant")
+            if servant is not None and servant[0] > roster_t:
+                servants.append((person_id, servant))
+            for t, eid, kind, value in facts.get("income") or ():
+                if kind == "pension" and t > roster_t:
+                    pensions.append((person_id, [t, eid, value]))
+        elif not provisional:
+            for eid, (t, asset_type, value) in (facts.get("assets") or {}).items():
+                if _asset_counts(asset_type, value, policy):
+                    assets.append((person_id, eid, [t, asset_type, value]))
+            if facts.get("servant") is not None:
+                servants.append((person_id, facts["servant"]))
+
+    standard = household["standard"] or policy.dibao_standard_yuan(household["division"])
+    count = present if present else 1
+    income = household_income_yuan(household)
+    rigid_monthly = oop_total / policy.spread_months
+    if income is None:
+        per_capita = None
+        ratio = ratio_after_medical = None
+        economic = 50.0  # unknown income: neither raises nor lowers the score
+    else:
+        per_capita = income / count
+        ratio = per_capita / standard
+        ratio_after_medical = max(0.0, income - rigid_monthly) / count / standard
+        economic = _economic_score(ratio_after_medical)
+
+    dependents = children + elderly
+    age_structure = _clamp(70.0 * dependents / count + (30.0 if present and able_working_age == 0 else 0.0))
+    health = _clamp(80.0 * oop_total / policy.oop_line_yuan + (20.0 if serious_events else 10.0 if hosp_any else 0.0))
+    employment = _clamp(100.0 * unemployed / able_working_age) if able_working_age else 0.0
+    shock_parts = []
+    if deaths:
+        shock_parts.append(60.0)
+    if disaster_events:
+        shock_parts.append(40.0 + min(60.0, 60.0 * disaster_loss / (standard * 12)))
+    if hotline_events:
+        shock_parts.append(30.0)
+    if jailed:
+        shock_parts.append(30.0)
+    shock = _clamp(max(shock_parts) + 10.0 * (len(shock_parts) - 1)) if shock_parts else 0.0
+    dimensions = {
+        "age_structure": round(age_structure, 1),
+        "economic": round(economic, 1),
+        "health": round(health, 1),
+        "disability": round(_clamp(disability_score), 1),
+        "employment": round(employment, 1),
+        "shock": round(shock, 1),
+    }
+    hardship = round(policy.composite(dimensions), 1)
+
+    label = _labeller(members)
+    kinds: dict[str, list[dict]] = {}
+    triggers: list[dict] = []
+    for person_id, amount, eids in over_line:
+        triggers.append(
+            reason(
+                "MEDICAL_OOP_OVER_LINE",
+                f"{label(person_id)}近12个月个人自付医疗费用{yuan(amount)}，超过{yuan(policy.oop_line_yuan)}",
+                eids,
+            )
+        )
+    if serious_events:
+        triggers.append(reason("SERIOUS_ILLNESS", "家庭成员因重特大疾病住院", serious_events))
+    for person_id, dis in severe:
+        triggers.append(
+            reason(
+                "SEVERE_DISABILITY",
+                f"{label(person_id)}持{CATEGORIES_ZH.get(dis[2], dis[2])}{GRADES_ZH.get(dis[3], dis[3])}残疾证（重度残疾）",
+                [dis[1]],
+            )
+        )
+    for person_id, jobloss in unemployed_people:
+        triggers.append(reason("REGISTERED_UNEMPLOYMENT", f"{label(person_id)}失业（已登记），尚未再就业", [jobloss[1]]))
+    for person_id, death in deaths:
+        triggers.append(reason("MEMBER_DEATH", f"{label(person_id)}死亡", [death[1]]))
+    if disaster_events:
+        triggers.append(reason("DISASTER", f"家庭遭遇自然灾害，损失{yuan(disaster_loss)}", disaster_events))
+    if hotline_events:
+        triggers.append(reason("HOTLINE_REQUEST", "通过12349热线或信访求助", hotline_events))
+
+    living = present + len(jailed)
+    if provisional:
+        strong = [r for r in triggers if r["code"] in ("MEDICAL_OOP_OVER_LINE", "SEVERE_DISABILITY")]
+        if strong and living:
+            kinds["missed_coverage"] = [
+                reason("PERSON_OUTSIDE_ROSTER", "此人不在任何在册家庭中，需入户核实并建立家庭档案"),
+                *strong,
+            ]
+    elif coverage in ("none", "edge") and living:
+        kinds_missed = _missed_coverage(
+            coverage, per_capita, ratio, ratio_after_medical, standard, rigid_monthly, oop_events, severe, label,
+            triggers, hardship, assets, servants, policy,
+        )
+        if kinds_missed:
+            kinds["missed_coverage"] = kinds_missed
+
+    removal = 0.0
+    if coverage in COVERED:
+        removal, exit_reasons, gradual_reasons = _removal(
+            household, present, living, deaths, jailed, ratio, per_capita, standard, assets, servants, pensions,
+            label, policy,
+        )
+        if exit_reasons and removal >= policy.should_exit_removal:
+            kinds["should_exit"] = exit_reasons
+        elif gradual_reasons:
+            kinds["gradual_exit"] = gradual_reasons
+        filed = household["filed"]
+        if filed:
+            staff = sorted({s for ids in filed.values() for s in ids})
+            kinds["filed_relative_check"] = [
+                reason(
+                    "FILED_RELATIVE",
+                    "、".join(label(pid) for pid in sorted(filed))
+                    + f"为社会救助经办人员或村（居）干部的备案近亲属（{len(staff)}名工作人员），需由无亲属关系人员核查",
+                )
+            ]
+
+    return Assessment(
+        dimensions=dimensions,
+        hardship_score=hardship,
+        removal_score=round(removal, 1),
+        kinds=kinds,
+        per_capita_income_yuan=None if per_capita is None else round(per_capita, 2),
+        dibao_standard_yuan=standard,
+    )
+
+
+def _asset_counts(asset_type: str, value: float, policy: Policy) -> bool:
+    if asset_type == "vehicle":
+        return value > policy.vehicle_value_yuan
+    if asset_type == "property":
+        return value >= policy.property_value_yuan
+    return value >= policy.business_value_yuan
+
+
+def _labeller(members: dict):
+    def label(person_id: str) -> str:
+        member = members.get(person_id)
+        return person_label(person_id, member[1] if member else None)
+
+    return label
+
+
+def _missed_coverage(
+    coverage, per_capita, ratio, ratio_after_medical, standard, rigid_monthly, oop_events, severe, label,
+    triggers, hardship, assets, servants, policy,
+) -> list[dict]:
+    """Reasons why an uncovered (or edge) household looks eligible: 漏保."""
+    if assets or servants:  # asset or status test fails: not eligible, whatever the score
+        return []
+    eligible: list[dict] = []
+    if ratio is not None and ratio <= 1.0:
+        eligible.append(
+            reason(
+                "INCOME_UNDER_STANDARD",
+                f"家庭月人均收入{yuan(per_capita)}，不高于当地低保标准{yuan(standard)}",
+            )
+        )
+    elif coverage == "edge" and ratio_after_medical is not None and ratio_after_medical <= 1.0:
+        eligible.append(
+            reason(
+                "EXPENDITURE_POVERTY",
+                f"低保边缘家庭扣除刚性医疗支出（月均{yuan(rigid_monthly)}）后月人均收入"
+                f"{yuan(ratio_after_medical * standard)}，低于低保标准{yuan(standard)}（支出型贫困）",
+                oop_events,
+            )
+        )
+    if coverage == "edge" and severe:
+        eligible.append(
+            reason(
+                "SINGLE_PERSON_COVERAGE",
+                "低保边缘家庭中的重度残疾人可单独纳入低保（单人保）："
+                + "、".join(label(pid) for pid, _ in severe),
+                [dis[1] for _, dis in severe],
+            )
+        )
+    if eligible:
+        return eligible + triggers
+    if triggers and hardship >= policy.missed_coverage_hardship:
+        return triggers
+    return []
+
+
+def _removal(
+    household, present, living, deaths, jailed, ratio, per_capita, standard, assets, servants, pensions, label,
+    policy,
+) -> tuple[float, list[dict], list[dict]]:
+    """The removal score and the reasons for 应退 and 渐退 of a covered household."""
+    parts: list[float] = []
+    exit_reasons: list[dict] = []
+    gradual: list[dict] = []
+    if living == 0:
+        parts.append(100.0)
+        exit_reasons.append(
+            reason("ALL_MEMBERS_DECEASED", "保障家庭成员均已死亡", [death[1] for _, death in deaths])
+        )
+    elif present == 0:
+        parts.append(90.0)
+        exit_reasons.append(reason("NO_MEMBER_PRESENT", "家庭成员均在服刑", [jail[1] for _, jail in jailed]))
+    elif jailed:
+        parts.append(65.0)
+        for person_id, jail in jailed:
+            exit_reasons.append(reason("INCARCERATION", f"{label(person_id)}正在服刑，不再计入保障人口", [jail[1]]))
+    income_events = _income_events_after_roster(household)
+    gradual_until = household.get("gradual_until")
+    in_gradual_period = gradual_until is not None and household["as_of"] < gradual_until
+    if ratio is not None and present:
+        text = f"家庭月人均收入{yuan(per_capita)}，为低保标准{yuan(standard)}的{ratio:.2f}倍"
+        if ratio >= policy.should_exit_ratio:
+            parts.append(80.0 + min(20.0, (ratio - policy.should_exit_ratio) * 40.0))
+            exit_reasons.append(reason("INCOME_OVER_EXIT_LINE", text, income_events))
+        elif ratio > 1.0:
+            parts.append(30.0 + (ratio - 1.0) * 60.0)
+            if gradual_until is not None and not in_gradual_period:
+                exit_reasons.append(reason("GRADUAL_EXIT_ENDED", "6个月渐退期已满，" + text, income_events))
+                parts.append(policy.should_exit_removal)
+            elif gradual_until is None:
+                gradual.append(reason("GRADUAL_EXIT_BAND", text + "，超过标准但低于1.5倍，可给予6个月渐退期", income_events))
+    for person_id, eid, (_t, asset_type, value) in assets:
+        score = {"property": 85.0, "vehicle": 75.0, "business": 70.0}[asset_type]
+        parts.append(score)
+        worth = f"（价值{yuan(value)}）" if value else ""
+        code = {"property": "PROPERTY_ACQUIRED", "vehicle": "VEHICLE_ACQUIRED", "business": "BUSINESS_REGISTERED"}[asset_type]
+        exit_reasons.append(reason(code, f"{label(person_id)}新增{ASSETS_ZH[asset_type]}{worth}", [eid]))
+    for person_id, servant in servants:
+        parts.append(90.0)
+        exit_reasons.append(reason("PUBLIC_SERVANT_HIRED", f"{label(person_id)}被录用为公职人员", [servant[1]]))
+    for person_id, (_t, eid, value) in pensions:
+        parts.append(65.0)
+        exit_reasons.append(
+            reason("PENSION_STARTED", f"{label(person_id)}开始领取养老金，月{yuan(value)}，在册信息未反映", [eid])
+        )
+    if not parts:
+        return 0.0, [], gradual
+    removal = min(100.0, max(parts) + 5.0 * (len(parts) - 1))
+    return removal, exit_reasons, gradual
+
+
+def _income_events_after_roster(household: dict) -> list[str]:
+    roster_t = household["roster_t"] or 0
+    out: list[str] = []
+    for person_id in household["members"]:
+        person = household["facts"].get(person_id)
+        if person:
+            out.extend(eid for t, eid, _kind, _value in person.get("income") or () if t > roster_t)
+    return out

@@ -1,0 +1,348 @@
+"""The household core: pure functions from (household state, one input) to (new state, alerts).
+
+A household state is a plain, JSON-serialisable dict, the same in a Faust table, in `hardship replay`
+and in the tests:
+  id, provisional (a person on no roster: id "person:<resident ID>"), division, coverage, income
+  (roster monthly income, None if unknown), standard (override of the policy's dibao standard),
+  roster_t (time of the roster record), members {person_id: [birth_date, relation]},
+  facts {person_id: person facts (scoring.facts)}, filed {person_id: [staff_id, …]},
+  as_of (latest event time), next_prune (when a windowed fact next expires),
+  episodes {kind: [number, open, level, evidence]}, dismissed {kind: evidence already decided on},
+  gradual_until (end of a confirmed 渐退期).
+Inputs are never changed; unchanged parts are shared between the old and the new state. An input
+that changes nothing returns the very same state object and no alerts, which is what makes
+redelivery and replay harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from models.validation import CHINA_STANDARD_TIME
+from scoring import facts as F
+from scoring.assess import Assessment, assess
+from scoring.facts import DAY
+from scoring.policy import Policy
+
+PROVISIONAL_PREFIX = "person:"
+ALERT_KINDS = ("missed_coverage", "should_exit", "gradual_exit", "filed_relative_check")
+_WINDOW_KEYS = ("bills", "hosp", "assets", "disaster", "hotline")
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one input did: the household's new state and the alerts it raised (or updated)."""
+
+    state: dict
+    alerts: list[dict]
+    assessment: Assessment | None = None
+
+
+def new_household(household_id: str) -> dict:
+    return {
+        "id": household_id,
+        "provisional": household_id.startswith(PROVISIONAL_PREFIX),
+        "division": None,
+        "coverage": "none",
+        "income": None,
+        "standard": None,
+        "roster_t": None,
+        "roster_key": None,
+        "members": {},
+        "facts": {},
+        "filed": {},
+        "as_of": 0,
+        "next_prune": None,
+        "episodes": {},
+        "dismissed": {},
+        "gradual_until": None,
+    }
+
+
+def provisional_household(person_id: str, facts: dict | None = None) -> dict:
+    """A household of one for a person on no roster, so that a strong signal still reaches an officer.
+
+    `facts` are what is already known of the person (one who left a roster household keeps them).
+    """
+    state = new_household(PROVISIONAL_PREFIX + person_id)
+    state["division"] = person_id[:6] + "000000"  # the county of the ID's area code
+    state["members"] = {person_id: [f"{person_id[6:10]}-{person_id[10:12]}-{person_id[12:14]}", "head"]}
+    if facts:
+        state["facts"] = {person_id: facts}
+        state["as_of"] = _latest_fact_time(facts)
+        state["next_prune"] = 0
+    return state
+
+
+def iso(t: int) -> str:
+    return datetime.fromtimestamp(t, CHINA_STANDARD_TIME).isoformat()
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+def apply_event(state: dict, event: dict, policy: Policy) -> Step:
+    """A validated event about a member (or the person of a provisional household)."""
+    person_id = event["person_id"]
+    if person_id not in state["members"]:
+        raise KeyError(f"person {person_id[:6]}… is not a member of household {state['id']}")
+    as_of = state["as_of"]
+    person = state["facts"].get(person_id) or {}
+    updated = F.apply_event(person, event, policy, as_of)
+    t = event["t"]
+    if updated is person and t <= as_of:
+        return Step(state, [])
+    new = dict(state)
+    if updated is not person:
+        all_facts = dict(state["facts"])
+        all_facts[person_id] = updated
+        new["facts"] = all_facts
+        if event["type"] in _WINDOWED_TYPES:
+            expiry = t + _window_days(event["type"], policy) * DAY
+            if new["next_prune"] is None or expiry < new["next_prune"]:
+                new["next_prune"] = expiry
+    if t > as_of:
+        new["as_of"] = t
+        if new["next_prune"] is not None and t >= new["next_prune"]:
+            _prune(new, policy)
+    return decide(new, policy, event["occurred_at"])
+
+
+_WINDOWED_TYPES = {
+    "medical_bill": "medical",
+    "hospitalization": "medical",
+    "property_acquired": "asset",
+    "vehicle_acquired": "asset",
+    "business_registered": "asset",
+    "disaster": "shock",
+    "hotline_request": "shock",
+}
+
+
+def _window_days(event_type: str, policy: Policy) -> int:
+    kind = _WINDOWED_TYPES[event_type]
+    return policy.medical_window_days if kind == "medical" else policy.asset_days if kind == "asset" else policy.shock_days
+
+
+def _prune(state: dict, policy: Policy) -> None:
+    """Drop expired windowed facts of every member (on a state dict this module just copied)."""
+    as_of = state["as_of"]
+    all_facts = state["facts"]
+    changed = {}
+    next_prune = None
+    for person_id, person in all_facts.items():
+        pruned = F.prune(person, policy, as_of)
+        if pruned is not person:
+            changed[person_id] = pruned
+        for key in _WINDOW_KEYS:
+            store = pruned.get(key)
+            if store:
+                days = (
+                    policy.medical_window_days if key in ("bills", "hosp")
+                    else policy.asset_days if key == "assets" else policy.shock_days
+                )
+                expiry = min(entry[0] for entry in store.values()) + days * DAY
+                next_prune = expiry if next_prune is None or expiry < next_prune else next_prune
+    if changed:
+        state["facts"] = {**all_facts, **changed}
+    state["next_prune"] = next_prune
+
+
+def apply_roster(state: dict | None, record: dict, policy: Policy, carried_facts: dict | None = None,
+                 filed: dict | None = None) -> Step:
+    """A roster record (registry): members, coverage, income. Older than the one applied: ignored.
+
+    `carried_facts` are facts of new members known elsewhere (a provisional household, another
+    household); `filed` maps members to the staff ids whose close relatives they are.
+    """
+    household_id = record["household_id"]
+    if state is None:
+        state = new_household(household_id)
+    record_t = record.get("t")
+    key = _roster_key(record)
+    if state["roster_key"] == key and state["roster_t"] == (record_t if record_t is not None else state["roster_t"]):
+        return Step(state, [])
+    if record_t is not None and state["roster_t"] is not None and (record_t, key) < (state["roster_t"], state["roster_key"]):
+        return Step(state, [])  # older than the record applied (ties broken by content, so any order agrees)
+    new = dict(state)
+    new["provisional"] = False
+    new["division"] = record["division_code"]
+    new["coverage"] = record["coverage"]
+    new["income"] = float(record["monthly_income_yuan"])
+    new["standard"] = record.get("dibao_standard_yuan")
+    new["roster_t"] = record_t if record_t is not None else state["as_of"] or state["roster_t"]
+    new["roster_key"] = key
+    new["members"] = {m["person_id"]: [m["birth_date"], m["relation"]] for m in record["members"]}
+    kept = {pid: facts for pid, facts in state["facts"].items() if pid in new["members"]}
+    for person_id, facts in (carried_facts or {}).items():
+        if person_id in new["members"] and person_id not in kept and facts:
+            kept[person_id] = facts
+    new["facts"] = kept
+    if filed is not None:
+        new["filed"] = {pid: list(ids) for pid, ids in filed.items() if pid in new["members"] and ids}
+    else:
+        new["filed"] = {pid: ids for pid, ids in state["filed"].items() if pid in new["members"]}
+    as_of = max([new["as_of"], record_t or 0, *(_latest_fact_time(f) for f in kept.values())])
+    new["as_of"] = as_of
+    new["next_prune"] = 0
+    _prune(new, policy)
+    event_time = record.get("recorded_at") or (iso(as_of) if as_of else None)
+    return decide(new, policy, event_time)
+
+
+def _roster_key(record: dict) -> str:
+    """The record's content as one comparable string."""
+    return json.dumps(
+        [
+            record["division_code"],
+            record["coverage"],
+            float(record["monthly_income_yuan"]),
+            record.get("dibao_standard_yuan"),
+            [[m["person_id"], m["birth_date"], m["relation"]] for m in record["members"]],
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _latest_fact_time(facts: dict) -> int:
+    latest = 0
+    for value in facts.values():
+        if isinstance(value, dict):
+            for entry in value.values():
+                latest = max(latest, entry[0])
+        elif isinstance(value, list) and value:
+            latest = max(latest, value[-1][0] if isinstance(value[0], list) else value[0])
+    return latest
+
+
+def apply_filed(state: dict, filed: dict, policy: Policy, event_time: str | None = None) -> Step:
+    """The household's members who are filed close relatives (近亲属备案) changed."""
+    current = {pid: sorted(ids) for pid, ids in filed.items() if pid in state["members"] and ids}
+    if current == state["filed"]:
+        return Step(state, [])
+    new = dict(state)
+    new["filed"] = current
+    return decide(new, policy, event_time or (iso(state["as_of"]) if state["as_of"] else None))
+
+
+def apply_outcome(state: dict, outcome: dict, policy: Policy) -> Step:
+    """A workbench decision. Either way the kind stays quiet until new evidence; a confirmation acts on it."""
+    parsed = parse_alert_id(outcome["alert_id"])
+    if parsed is None or parsed[0] != state["id"]:
+        return Step(state, [])
+    _, kind, number = parsed
+    episode = state["episodes"].get(kind)
+    if episode is None or episode[0] != number:
+        return Step(state, [])  # an outcome of an older episode: nothing left to act on
+    coverage = state["coverage"]
+    gradual_until = state["gradual_until"]
+    if outcome["decision"] == "confirmed":
+        if outcome.get("new_coverage"):
+            coverage = outcome["new_coverage"]
+        elif kind == "missed_coverage":
+            coverage = "dibao"
+        elif kind == "should_exit":
+            coverage = "none"
+        if kind == "gradual_exit" and gradual_until is None:
+            gradual_until = outcome["t"] + policy.gradual_exit_months * 30 * DAY
+    settled = sorted(set(episode[3]) | set(state["dismissed"].get(kind, ())))
+    if not episode[1] and coverage == state["coverage"] and gradual_until == state["gradual_until"] \
+            and settled == state["dismissed"].get(kind):
+        return Step(state, [])  # the same outcome again
+    new = dict(state)
+    new["coverage"] = coverage
+    new["gradual_until"] = gradual_until
+    new["dismissed"] = {**state["dismissed"], kind: settled}
+    new["episodes"] = {**state["episodes"], kind: [episode[0], False, episode[2], episode[3]]}
+    return decide(new, policy, outcome["decided_at"])
+
+
+# --- decisions ---------------------------------------------------------------------------------
+
+
+def alert_id(household_id: str, kind: str, episode: int) -> str:
+    """Stable per household, kind and episode, so that a replay updates and never duplicates."""
+    return f"{household_id}/{kind}/{episode}"
+
+
+def parse_alert_id(value: str) -> tuple[str, str, int] | None:
+    head, _, number = value.rpartition("/")
+    household_id, _, kind = head.rpartition("/")
+    if kind not in ALERT_KINDS or not number.isdigit() or not household_id:
+        return None
+    return household_id, kind, int(number)
+
+
+def _evidence(reasons: list[dict]) -> list[str]:
+    keys = set()
+    for item in reasons:
+        keys.add(item["code"])
+        keys.update(item["event_ids"])
+    return sorted(keys)
+
+
+def decide(state: dict, policy: Policy, event_time: str | None) -> Step:
+    """Open, update or close alert episodes on a state this module just built (it may set episodes)."""
+    assessment = assess(state, policy)
+    episodes = state["episodes"]
+    new_episodes = None
+    alerts: list[dict] = []
+    called = assessment.kinds
+    for kind in ALERT_KINDS:
+        reasons = called.get(kind)
+        episode = episodes.get(kind)
+        if reasons is None:
+            if episode is not None and episode[1]:
+                new_episodes = new_episodes or dict(episodes)
+                new_episodes[kind] = [episode[0], False, episode[2], episode[3]]
+            continue
+        level = _level(kind, assessment, policy)
+        evidence = _evidence(reasons)
+        if episode is not None and episode[1]:
+            if level > episode[2]:  # the same alert, more urgent now: re-sent under the same alert_id
+                new_episodes = new_episodes or dict(episodes)
+                new_episodes[kind] = [episode[0], True, level, evidence]
+                alerts.append(_alert(state, kind, episode[0], level, reasons, assessment, event_time, policy))
+            continue
+        settled = state["dismissed"].get(kind)
+        if settled is not None and set(evidence) <= set(settled):
+            continue  # decided on this evidence already; quiet until something new
+        number = (episode[0] if episode else 0) + 1
+        new_episodes = new_episodes or dict(episodes)
+        new_episodes[kind] = [number, True, level, evidence]
+        alerts.append(_alert(state, kind, number, level, reasons, assessment, event_time, policy))
+    if new_episodes is not None:
+        state["episodes"] = new_episodes
+    return Step(state, alerts, assessment)
+
+
+def _level(kind: str, assessment: Assessment, policy: Policy) -> int:
+    if kind == "missed_coverage":
+        return policy.level_for(assessment.hardship_score)
+    if kind == "filed_relative_check":
+        return policy.filed_relative_check_level
+    if kind == "gradual_exit":
+        return 1
+    return policy.level_for(assessment.removal_score)
+
+
+def _alert(state: dict, kind: str, episode: int, level: int, reasons: list[dict], assessment: Assessment,
+           event_time: str | None, policy: Policy) -> dict:
+    return {
+        "alert_id": alert_id(state["id"], kind, episode),
+        "household_id": state["id"],
+        "division_code": state["division"],
+        "kind": kind,
+        "level": level,
+        "hardship_score": assessment.hardship_score,
+        "dimensions": dict(assessment.dimensions),
+        "removal_score": assessment.removal_score,
+        "reasons": reasons,
+        "policy_version": policy.version,
+        "model_version": policy.model_version,
+        "event_time": event_time,
+        "emitted_at": None,
+        "recusal_staff_ids": sorted({s for ids in state["filed"].values() for s in ids}),
+    }

@@ -1,0 +1,74 @@
+"""Reasons written out in Chinese for officers: one stable code per rule, a text, and the events behind it."""
+
+from __future__ import annotations
+
+from models.resident_id import mask_resident_id
+
+RELATIONS_ZH = {
+    "head": "户主",
+    "spouse": "配偶",
+    "child": "子女",
+    "parent": "父母",
+    "grandchild": "孙子女",
+    "grandparent": "祖父母",
+    "sibling": "兄弟姐妹",
+    "other": "其他成员",
+}
+CATEGORIES_ZH = {
+    "physical": "肢体",
+    "visual": "视力",
+    "hearing": "听力",
+    "speech": "言语",
+    "intellectual": "智力",
+    "mental": "精神",
+    "multiple": "多重",
+}
+GRADES_ZH = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
+ASSETS_ZH = {"property": "房产", "vehicle": "车辆", "business": "工商登记（经营实体）"}
+KINDS_ZH = {
+    "missed_coverage": "漏保",
+    "should_exit": "应退",
+    "gradual_exit": "渐退",
+    "filed_relative_check": "备案核查",
+}
+
+# code -> what the rule is, for pages that list the codes (规则说明)
+CODES_ZH = {
+    "MEDICAL_OOP_OVER_LINE": "个人自付医疗费用超过标准",
+    "SERIOUS_ILLNESS": "重特大疾病住院",
+    "SEVERE_DISABILITY": "重度残疾（含智力、精神三级）",
+    "REGISTERED_UNEMPLOYMENT": "登记失业",
+    "MEMBER_DEATH": "家庭成员死亡",
+    "DISASTER": "遭遇自然灾害",
+    "HOTLINE_REQUEST": "热线或信访求助",
+    "INCOME_UNDER_STANDARD": "人均收入不高于低保标准",
+    "EXPENDITURE_POVERTY": "支出型贫困（扣除刚性医疗支出后低于标准）",
+    "SINGLE_PERSON_COVERAGE": "重度残疾人单人保",
+    "PERSON_OUTSIDE_ROSTER": "未在册人员出现困难信号",
+    "INCOME_OVER_EXIT_LINE": "人均收入达到低保标准1.5倍以上",
+    "GRADUAL_EXIT_BAND": "人均收入超过标准但低于1.5倍（渐退期）",
+    "GRADUAL_EXIT_ENDED": "渐退期届满",
+    "ALL_MEMBERS_DECEASED": "保障对象均已死亡",
+    "NO_MEMBER_PRESENT": "家庭成员均在服刑或已死亡",
+    "PENSION_STARTED": "新增养老金未申报",
+    "PROPERTY_ACQUIRED": "新增房产",
+    "VEHICLE_ACQUIRED": "新增车辆",
+    "BUSINESS_REGISTERED": "新办经营实体",
+    "PUBLIC_SERVANT_HIRED": "成员录用为公职人员",
+    "INCARCERATION": "成员服刑",
+    "FILED_RELATIVE": "经办人员或村（居）干部近亲属",
+}
+
+
+def person_label(person_id: str, relation: str | None) -> str:
+    """户主（420106********1234）: who, without the full ID."""
+    name = RELATIONS_ZH.get(relation or "other", relation or "成员")
+    return f"{name}（{mask_resident_id(person_id)}）"
+
+
+def yuan(amount: float) -> str:
+    return f"{amount:,.0f}元"
+
+
+def reason(code: str, text: str, event_ids: list[str] | tuple[str, ...] = ()) -> dict:
+    return {"code": code, "text": text, "event_ids": sorted(set(event_ids))}
