@@ -27,6 +27,10 @@ class Assessment:
     kinds: dict[str, list[dict]] = field(default_factory=dict)
     per_capita_income_yuan: float | None = None
     dibao_standard_yuan: float = 0.0
+    triggered: bool = False  # any hardship trigger (big bill, severe disability, unemployment, death, …)
+    oop_total_yuan: float = 0.0  # out-of-pocket medical costs of the members in the window
+    oop_limit_yuan: float | None = None  # edge household: the total at which 支出型贫困 makes it eligible
+    members_counted: int = 1  # members living at home (not deceased, not serving a sentence), at least 1
 
 
 def _clamp(value: float) -> float:
@@ -270,7 +274,14 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
                 )
             ]
 
+    oop_limit = None
+    if coverage == "edge" and income is not None:
+        oop_limit = policy.spread_months * (income - standard * count)
     return Assessment(
+        triggered=bool(triggers),
+        members_counted=count,
+        oop_total_yuan=oop_total,
+        oop_limit_yuan=oop_limit,
         dimensions=dimensions,
         hardship_score=hardship,
         removal_score=round(removal, 1),

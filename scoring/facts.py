@@ -185,6 +185,25 @@ def oldest_windowed(facts: dict) -> int | None:
     return oldest
 
 
+def merge(first: dict, second: dict) -> dict:
+    """Facts of one person gathered in two places, put together (order does not matter)."""
+    merged = dict(first)
+    for key, value in second.items():
+        mine = merged.get(key)
+        if mine is None:
+            merged[key] = value
+        elif key in ("bills", "hosp", "assets", "disaster", "hotline"):
+            merged[key] = {**mine, **value}
+        elif key == "income":
+            combined = {entry[1]: entry for entry in [*mine, *value]}
+            merged[key] = sorted(combined.values(), key=lambda item: (item[0], item[1]))[-INCOME_FACTS_KEPT:]
+        elif key.endswith("_floor") or key == "income_base":
+            merged[key] = max(mine, value)
+        elif _later(value, mine):
+            merged[key] = value
+    return merged
+
+
 # --- derived views -----------------------------------------------------------------------------
 
 

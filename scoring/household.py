@@ -22,7 +22,7 @@ from datetime import datetime
 
 from models.validation import CHINA_STANDARD_TIME
 from scoring import facts as F
-from scoring.assess import Assessment, assess
+from scoring.assess import Assessment, assess, household_income_yuan
 from scoring.facts import DAY
 from scoring.policy import Policy
 
@@ -58,6 +58,7 @@ def new_household(household_id: str) -> dict:
         "episodes": {},
         "dismissed": {},
         "gradual_until": None,
+        "quiet": None,
     }
 
 
@@ -83,8 +84,11 @@ def iso(t: int) -> str:
 # --- inputs ------------------------------------------------------------------------------------
 
 
-def apply_event(state: dict, event: dict, policy: Policy) -> Step:
-    """A validated event about a member (or the person of a provisional household)."""
+def apply_event(state: dict, event: dict, policy: Policy, shortcut: bool = True) -> Step:
+    """A validated event about a member (or the person of a provisional household).
+
+    With `shortcut`, an event that provably changes no alert skips the full assessment (see `_quiet`).
+    """
     person_id = event["person_id"]
     if person_id not in state["members"]:
         raise KeyError(f"person {person_id[:6]}… is not a member of household {state['id']}")
@@ -103,11 +107,77 @@ def apply_event(state: dict, event: dict, policy: Policy) -> Step:
             expiry = t + _window_days(event["type"], policy) * DAY
             if new["next_prune"] is None or expiry < new["next_prune"]:
                 new["next_prune"] = expiry
+    pruned = False
     if t > as_of:
         new["as_of"] = t
         if new["next_prune"] is not None and t >= new["next_prune"]:
             _prune(new, policy)
+            pruned = True
+    if shortcut and not pruned and _quiet(state, new, event, updated, policy):
+        return Step(new, [])
     return decide(new, policy, event["occurred_at"])
+
+
+# Event types that touch only the hardship dimensions, never the removal score.
+_HARDSHIP_ONLY_TYPES = frozenset(
+    {"medical_bill", "hospitalization", "disability_certified", "disaster", "hotline_request"}
+)
+
+
+def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy) -> bool:
+    """True when the event provably changes no alert, so the full assessment can be skipped.
+
+    The bulk of a stream is small bills and monthly income reports of households far from any line.
+    `quiet` is [oop_total, oop_limit, members_counted, standard], left by the last full assessment
+    of a household that had no alert kind called and no trigger (uncovered), or no removal evidence
+    at all (covered). A covered household's alerts rest on the removal score, which hardship-only
+    events do not touch. An uncovered household can then only be moved by a bill that crosses the
+    30,000-yuan line for the person or the 支出型贫困 line of an edge household, a serious illness,
+    or income that falls to the standard. `test_shortcut_changes_nothing` checks all of this
+    against the full path.
+    """
+    event_type = event["type"]
+    covered = after["coverage"] in ("dibao", "tekun") and not after["provisional"]
+    if covered and event_type in _HARDSHIP_ONLY_TYPES:
+        until = after["gradual_until"]
+        return until is None or after["as_of"] < until
+    quiet = before.get("quiet")
+    if quiet is None:
+        return False
+    if event_type == "income_reported":
+        if person is before["facts"].get(event["person_id"]):
+            return True
+        income = household_income_yuan(after)
+        if income is None:
+            return False
+        at_or_under = income / quiet[2] <= quiet[3]
+        if covered:
+            return at_or_under  # over the standard: a case for 渐退 or 应退
+        if at_or_under:
+            return False  # an uncovered household at or under the standard: 漏保
+        limit = quiet[1]
+        if after["coverage"] == "edge":
+            limit = policy.spread_months * (income - quiet[3] * quiet[2])
+            if quiet[0] >= limit:
+                return False
+        after["quiet"] = [quiet[0], limit, quiet[2], quiet[3]]
+        return True
+    if covered:
+        return False
+    if event_type == "medical_bill":
+        bills = person.get("bills") or {}
+        if sum(entry[1] for entry in bills.values()) > policy.oop_line_yuan:
+            return False
+        if person is before["facts"].get(event["person_id"]):
+            return True  # nothing added
+        total = quiet[0] + float(event["attributes"]["out_of_pocket_yuan"])
+        if quiet[1] is not None and total >= quiet[1]:
+            return False
+        after["quiet"] = [total, quiet[1], quiet[2], quiet[3]]
+        return True
+    if event_type == "hospitalization":
+        return not event["attributes"].get("serious_illness", False)
+    return False
 
 
 _WINDOWED_TYPES = {
@@ -217,6 +287,22 @@ def _latest_fact_time(facts: dict) -> int:
     return latest
 
 
+def attach_member_facts(state: dict, person_id: str, facts: dict, policy: Policy) -> Step:
+    """Facts of a member known elsewhere (a provisional household, a former household) join this one."""
+    if person_id not in state["members"] or not facts:
+        return Step(state, [])
+    current = state["facts"].get(person_id)
+    merged = F.merge(current, facts) if current else facts
+    if merged == current:
+        return Step(state, [])
+    new = dict(state)
+    new["facts"] = {**state["facts"], person_id: merged}
+    new["as_of"] = max(state["as_of"], _latest_fact_time(merged))
+    new["next_prune"] = 0
+    _prune(new, policy)
+    return decide(new, policy, iso(new["as_of"]) if new["as_of"] else None)
+
+
 def apply_filed(state: dict, filed: dict, policy: Policy, event_time: str | None = None) -> Step:
     """The household's members who are filed close relatives (近亲属备案) changed."""
     current = {pid: sorted(ids) for pid, ids in filed.items() if pid in state["members"] and ids}
@@ -315,6 +401,16 @@ def decide(state: dict, policy: Policy, event_time: str | None) -> Step:
         alerts.append(_alert(state, kind, number, level, reasons, assessment, event_time, policy))
     if new_episodes is not None:
         state["episodes"] = new_episodes
+    # what `_quiet` needs to skip the next small bill of a household far from any line
+    if state["coverage"] in ("dibao", "tekun") and not state["provisional"]:
+        calm = assessment.removal_score == 0 and set(called) <= {"filed_relative_check"}
+    else:
+        calm = not called and not assessment.triggered
+    state["quiet"] = (
+        [assessment.oop_total_yuan, assessment.oop_limit_yuan, assessment.members_counted, assessment.dibao_standard_yuan]
+        if calm
+        else None
+    )
     return Step(state, alerts, assessment)
 
 

@@ -12,8 +12,9 @@ from scoring.policy import Policy, load_policy
 
 
 class Monitor:
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(self, policy: Policy | None = None, shortcut: bool = True) -> None:
         self.policy = policy or load_policy()
+        self.shortcut = shortcut
         self.households: dict[str, dict] = {}
         self.person_household: dict[str, str] = {}
         self.filings: dict[str, dict] = {}
@@ -96,7 +97,7 @@ class Monitor:
             state = self.households.get(household_id) or H.provisional_household(person_id)
         else:
             state = self.households[household_id]
-        step = H.apply_event(state, event, self.policy)
+        step = H.apply_event(state, event, self.policy, self.shortcut)
         if step.state is not state:
             self.households[household_id] = step.state
         return step.alerts

@@ -160,7 +160,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     version = get("policy_version", kind=str)
     standards_raw = get("dibao_standards", kind=list)
     standards: list[tuple[str, float]] = []
-    for index, entry in enumerate(standards_raw):
+    for index in range(len(standards_raw)):
         prefix = get("dibao_standards", index, "prefix", kind=str)
         if prefix and (not prefix.isdigit() or len(prefix) > 12):
             raise lines.fail(("dibao_standards", index, "prefix"), "must be up to 12 digits of a division code")
@@ -184,7 +184,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
 
     levels_raw = get("levels", kind=list)
     levels: list[tuple[float, int]] = []
-    for index, _ in enumerate(levels_raw):
+    for index in range(len(levels_raw)):
         minimum = float(get("levels", index, "min", minimum=0, maximum=100))
         level = get("levels", index, "level", kind=int, minimum=1, maximum=4)
         levels.append((minimum, level))

@@ -1,0 +1,361 @@
+"""The Faust app: topics, tables and agents, a thin shell around the household core of scoring/.
+
+Data flow (all JSON; internal topics carry {"op": …} messages):
+
+  hardship.events   (person_id) ─ events agent: validate, look up the person's household ─┐
+  hardship.registry (household) ─ registry agent: validate ──────────────────────────────┤
+  hardship.outcomes (household) ─ outcomes agent: validate ──────────────────────────────┼─▶ hardship-households
+  hardship.filings  (staff_id)  ─ filings agent ─▶ hardship-persons (person_id)          │   (household_id)
+                                                   persons agent: index, filed staff ────┘          │
+  households agent: the core's pure functions over the households table ─▶ hardship.alerts ◀────────┘
+  every bad input ─▶ hardship.deadletter with its reason
+
+Each agent takes events in batches (`take_events`) and writes each touched table key once per batch;
+the core is idempotent, so Faust's redelivery after a rebalance or a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faust
+
+from models.validation import (
+    Rejected,
+    dead_letter,
+    validate_event,
+    validate_filing,
+    validate_outcome,
+    validate_registry,
+)
+from scoring import household as H
+from scoring.policy import Policy, load_policy
+from streams import metrics
+from streams.config import (
+    ALERTS_TOPIC,
+    DEADLETTER_TOPIC,
+    EVENTS_TOPIC,
+    FILINGS_TOPIC,
+    OUTCOMES_TOPIC,
+    REGISTRY_TOPIC,
+)
+from streams.replay import now_iso
+
+log = logging.getLogger(__name__)
+
+APP_ID = "hardship-monitor"
+HOUSEHOLDS_TOPIC = "hardship-households"  # internal: everything that changes one household
+PERSONS_TOPIC = "hardship-persons"  # internal: membership and filings of one person
+BATCH_MAX = 500
+BATCH_WITHIN = 0.05
+
+
+@dataclass
+class StreamSettings:
+    broker_url: str
+    partitions: int = 4
+    store: str = "memory://"
+    data_dir: Path = Path("data")
+    web_port: int | None = None
+    web_host: str = "127.0.0.1"
+    policy: Policy | None = None
+    embedded_broker: bool = False
+    app_id: str = APP_ID
+
+
+def _raw_topic(app: faust.App, name: str, partitions: int, internal: bool = False) -> faust.TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=internal,
+    )
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _key(event) -> str:
+    key = event.key
+    return key.decode("utf-8") if isinstance(key, bytes) else str(key or "")
+
+
+def create_app(settings: StreamSettings) -> faust.App:
+    """A Faust app with the hardship agents wired to `settings.broker_url`."""
+    policy = settings.policy or load_policy()
+    partitions = settings.partitions
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app_settings = {
+        "broker": settings.broker_url,
+        "store": settings.store,
+        "datadir": str(settings.data_dir / "faust"),
+        "topic_partitions": partitions,
+        "topic_replication_factor": 1,
+        "topic_disable_leader": True,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "broker_session_timeout": 3,  # tansu holds a group join for half the session timeout
+        "broker_heartbeat_interval": 0.5,
+        "broker_commit_every": 1000,
+        "broker_commit_interval": 1.0,
+        "web_enabled": settings.web_port is not None,
+        "web_port": settings.web_port or 6066,
+        "web_bind": settings.web_host,
+        "web_host": settings.web_host,
+        "table_cleanup_interval": 3600.0,
+    }
+    if settings.embedded_broker:
+        # tansu answers ListOffsets "latest" with the base offset + 1 of the newest batch, so a
+        # table recovery stops early unless every changelog record is its own batch (DESIGN.md).
+        app_settings["producer_max_batch_size"] = 1
+    app = faust.App(settings.app_id, **app_settings)
+    if settings.web_port is not None:
+        from faust.sensors.prometheus import setup_prometheus_sensors
+
+        setup_prometheus_sensors(app)  # Faust's own sensor and our metrics at /metrics of the worker
+
+    events_topic = _raw_topic(app, EVENTS_TOPIC, partitions)
+    registry_topic = _raw_topic(app, REGISTRY_TOPIC, partitions)
+    filings_topic = _raw_topic(app, FILINGS_TOPIC, partitions)
+    outcomes_topic = _raw_topic(app, OUTCOMES_TOPIC, partitions)
+    alerts_topic = _raw_topic(app, ALERTS_TOPIC, partitions)
+    deadletter_topic = _raw_topic(app, DEADLETTER_TOPIC, partitions)
+    households_topic = _raw_topic(app, HOUSEHOLDS_TOPIC, partitions, internal=True)
+    persons_topic = _raw_topic(app, PERSONS_TOPIC, partitions, internal=True)
+
+    table_options = {"partitions": partitions, "key_type": str, "use_partitioner": True}
+    households = app.Table("households", default=None, **table_options)
+    persons = app.Table("persons", default=None, **table_options)  # person_id -> {"h": household, "filed": [...]}
+    filings = app.Table("filings", default=None, **table_options)  # staff_id -> the filing applied
+
+    async def reject(stream: str, event, exc: Rejected) -> None:
+        metrics.DEAD_LETTERS.labels(stream, exc.code).inc()
+        message = event.message
+        letter = dead_letter(stream, message.value, exc, topic=message.topic, partition=message.partition,
+                             offset=message.offset, key=_key(event))
+        await deadletter_topic.send(key=event.key, value=_dumps(letter))
+
+    def decode(event) -> object:
+        try:
+            return json.loads(event.message.value)
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise Rejected("MALFORMED_JSON", f"not valid JSON ({exc}); send one JSON object per message") from None
+
+    async def to_household(household_id: str, op: dict) -> None:
+        await households_topic.send(key=household_id.encode("utf-8"), value=_dumps(op))
+
+    async def to_person(person_id: str, op: dict) -> None:
+        await persons_topic.send(key=person_id.encode("utf-8"), value=_dumps(op))
+
+    # -- sources --------------------------------------------------------------------------------
+
+    @app.agent(events_topic)
+    async def events_agent(stream):
+        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+            started = time.perf_counter()
+            for event in batch:
+                try:
+                    record = validate_event(decode(event))
+                except Rejected as exc:
+                    await reject("events", event, exc)
+                    continue
+                metrics.EVENTS.labels(record["source"], record["type"]).inc()
+                person_id = record["person_id"]
+                entry = persons.get(person_id)
+                household_id = entry["h"] if entry and entry.get("h") else H.PROVISIONAL_PREFIX + person_id
+                await to_household(household_id, {"op": "event", "event": record, "ingest": event.message.timestamp})
+            metrics.BATCH_SECONDS.labels("events").observe(time.perf_counter() - started)
+
+    @app.agent(registry_topic)
+    async def registry_agent(stream):
+        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+            for event in batch:
+                try:
+                    record = validate_registry(decode(event))
+                except Rejected as exc:
+                    await reject("registry", event, exc)
+                    continue
+                await to_household(record["household_id"], {"op": "registry", "record": record})
+
+    @app.agent(outcomes_topic)
+    async def outcomes_agent(stream):
+        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+            for event in batch:
+                try:
+                    record = validate_outcome(decode(event))
+                except Rejected as exc:
+                    await reject("outcomes", event, exc)
+                    continue
+                await to_household(record["household_id"], {"op": "outcome", "outcome": record})
+
+    @app.agent(filings_topic)
+    async def filings_agent(stream):
+        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+            for event in batch:
+                try:
+                    record = validate_filing(decode(event))
+                except Rejected as exc:
+                    await reject("filings", event, exc)
+                    continue
+                staff_id = record["staff_id"]
+                old = filings.get(staff_id)
+                if old is not None and (
+                    (old["relative_person_ids"] == record["relative_person_ids"] and old.get("t") == record.get("t"))
+                    or (old.get("t") is not None and record.get("t") is not None
+                        and (record["t"], record["relative_person_ids"]) < (old["t"], old["relative_person_ids"]))
+                ):
+                    continue  # the same filing again, or an older one
+                filings[staff_id] = record
+                new_relatives = set(record["relative_person_ids"])
+                for person_id in sorted(new_relatives | set(old["relative_person_ids"] if old else ())):
+                    await to_person(person_id, {"op": "filing", "staff_id": staff_id, "on": person_id in new_relatives,
+                                                "at": record.get("filed_at")})
+
+    # -- persons: the person -> household index and filed staff ---------------------------------
+
+    @app.agent(persons_topic)
+    async def persons_agent(stream):
+        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+            touched: dict[str, dict] = {}
+            for event in batch:
+                person_id = _key(event)
+                op = json.loads(event.message.value)
+                entry = touched.get(person_id) or persons.get(person_id) or {"h": None, "filed": []}
+                entry = dict(entry)
+                kind = op["op"]
+                if kind == "join":
+                    household_id = op["household_id"]
+                    previous = entry.get("h")
+                    if previous != household_id:
+                        source = previous or H.PROVISIONAL_PREFIX + person_id
+                        await to_household(source, {"op": "handover", "person_id": person_id, "to": household_id})
+                        entry["h"] = household_id
+                    if entry["filed"]:
+                        await to_household(household_id, {"op": "filed", "person_id": person_id, "staff_ids": entry["filed"]})
+                elif kind == "leave":
+                    if entry.get("h") == op["household_id"]:
+                        entry["h"] = None
+                        await to_household(H.PROVISIONAL_PREFIX + person_id,
+                                           {"op": "adopt", "person_id": person_id, "facts": op.get("facts") or {}})
+                elif kind == "filing":
+                    staff = set(entry["filed"])
+                    (staff.add if op["on"] else staff.discard)(op["staff_id"])
+                    if sorted(staff) != entry["filed"]:
+                        entry["filed"] = sorted(staff)
+                        if entry.get("h"):
+                            await to_household(entry["h"], {"op": "filed", "person_id": person_id,
+                                                            "staff_ids": entry["filed"], "at": op.get("at")})
+                touched[person_id] = entry
+            for person_id, entry in touched.items():
+                persons[person_id] = entry
+            metrics.PERSON_UPDATES.inc(len(batch))
+
+    # -- households: the core ---------------------------------------------------------------------
+
+    @app.agent(households_topic)
+    async def households_agent(stream):
+        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+            started = time.perf_counter()
+            touched: dict[str, dict | None] = {}
+            for event in batch:
+                household_id = _key(event)
+                op = json.loads(event.message.value)
+                state = touched[household_id] if household_id in touched else households.get(household_id)
+                state, alerts = await apply_op(household_id, state, op)
+                touched[household_id] = state
+                if alerts:
+                    await send_alerts(alerts, op.get("ingest"))
+            for household_id, state in touched.items():
+                if state is None:
+                    if household_id in households:
+                        del households[household_id]
+                else:
+                    households[household_id] = state
+            metrics.HOUSEHOLDS.set(len(households))
+            metrics.BATCH_SECONDS.labels("households").observe(time.perf_counter() - started)
+
+    async def apply_op(household_id: str, state: dict | None, op: dict) -> tuple[dict | None, list[dict]]:
+        kind = op["op"]
+        if state is not None and "forward_to" in state and kind in ("event", "filed", "outcome"):
+            await to_household(state["forward_to"], op)  # a provisional household whose person joined a roster
+            return state, []
+        if kind == "event":
+            event = op["event"]
+            if state is None or "forward_to" in state:
+                state = H.provisional_household(event["person_id"]) if household_id.startswith(H.PROVISIONAL_PREFIX) else None
+            if state is None or event["person_id"] not in state["members"]:
+                return state, []  # the person left this household while the event was on its way
+            step = H.apply_event(state, event, policy)
+            return step.state, step.alerts
+        if kind == "registry":
+            record = op["record"]
+            before = state if state is not None and "forward_to" not in state else None
+            step = H.apply_roster(before, record, policy)
+            if before is not None and step.state is before:
+                return state, []
+            metrics.ROSTER_RECORDS.inc()
+            old_members = set(before["members"]) if before else set()
+            new_members = set(step.state["members"])
+            for person_id in sorted(new_members - old_members):
+                await to_person(person_id, {"op": "join", "household_id": household_id})
+            for person_id in sorted(old_members - new_members):
+                await to_person(person_id, {"op": "leave", "household_id": household_id,
+                                            "facts": before["facts"].get(person_id) or {}})
+            return step.state, step.alerts
+        if kind == "handover":
+            person_id = op["person_id"]
+            facts = (state or {}).get("facts", {}).get(person_id) if state and "forward_to" not in state else None
+            if facts:
+                await to_household(op["to"], {"op": "facts", "person_id": person_id, "facts": facts})
+            if household_id.startswith(H.PROVISIONAL_PREFIX) and state is not None:
+                return {"forward_to": op["to"]}, []  # late events for the person follow them
+            return state, []
+        if kind == "facts":
+            if state is None or "forward_to" in state:
+                return state, []
+            step = H.attach_member_facts(state, op["person_id"], op["facts"], policy)
+            return step.state, step.alerts
+        if kind == "adopt":
+            if state is not None and "forward_to" not in state:
+                step = H.attach_member_facts(state, op["person_id"], op["facts"], policy)
+                return step.state, step.alerts
+            return H.provisional_household(op["person_id"], op["facts"] or None), []
+        if kind == "filed":
+            if state is None or "forward_to" in state:
+                return state, []
+            filed = {**state["filed"], op["person_id"]: op["staff_ids"]}
+            step = H.apply_filed(state, filed, policy, op.get("at"))
+            return step.state, step.alerts
+        if kind == "outcome":
+            if state is None:
+                return state, []
+            metrics.OUTCOMES.labels(op["outcome"]["decision"]).inc()
+            step = H.apply_outcome(state, op["outcome"], policy)
+            return step.state, step.alerts
+        log.warning("unknown household op %r dropped", kind)
+        return state, []
+
+    async def send_alerts(alerts: list[dict], ingest: float | None) -> None:
+        stamp = now_iso()
+        for alert in alerts:
+            alert["emitted_at"] = stamp
+            metrics.ALERTS.labels(alert["kind"], str(alert["level"]), metrics.street_of(alert["division_code"])).inc()
+            await alerts_topic.send(key=alert["household_id"].encode("utf-8"), value=_dumps(alert))
+        if ingest:
+            metrics.EVENT_TO_ALERT.observe(max(0.0, time.time() - ingest))
+
+    app.hardship = {  # handles for tests and the demo
+        "households": households,
+        "persons": persons,
+        "filings": filings,
+        "policy": policy,
+    }
+    return app

@@ -1,0 +1,148 @@
+"""`hardship bench`: benchmarks that print their figures beside a baseline measured in the same run.
+
+Each measured phase runs in a forked child process, so its peak memory (max RSS) is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from streams.config import load_settings
+
+
+def run_in_child(work: Callable[[], dict]) -> dict:
+    """Run `work` in a forked process; return its result with wall seconds and peak RSS in MiB."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_end)
+        try:
+            started = time.perf_counter()
+            result = work()
+            result["seconds"] = time.perf_counter() - started
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        with os.fdopen(write_end, "w") as out:
+            json.dump(result, out)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as incoming:
+        payload = incoming.read()
+    _, _status, usage = os.wait4(pid, 0)
+    result = json.loads(payload) if payload else {"error": "the child process died"}
+    if "error" in result:
+        raise click.ClickException(f"benchmark phase failed: {result['error']}")
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
+    return result
+
+
+def ensure_district(directory: Path, households: int, days: int, seed: int) -> Path:
+    """Generate (once) the simulated district the core benchmark reads."""
+    marker = directory / "bench.json"
+    wanted = {"households": households, "days": days, "seed": seed}
+    if marker.exists() and json.loads(marker.read_text()) == wanted and (directory / "events.jsonl").exists():
+        return directory
+    from connectors.simulator import write_files
+
+    click.echo(f"generating a district of {households:,} households over {days} days into {directory} …", err=True)
+    write_files(directory, households=households, days=days, seed=seed, progress=True)
+    marker.write_text(json.dumps(wanted))
+    return directory
+
+
+def _floor(events: Path) -> dict:
+    loads = json.loads
+    count = 0
+    with open(events, encoding="utf-8") as handle:
+        for line in handle:
+            loads(line)
+            count += 1
+    return {"events": count}
+
+
+def _replay(directory: Path, shortcut: bool) -> dict:
+    from scoring.monitor import Monitor
+    from streams.replay import replay_files
+
+    monitor = Monitor(shortcut=shortcut)
+    with open(os.devnull, "w") as sink:
+        roster_started = time.perf_counter()
+        replay_files([("registry", directory / "registry.jsonl"), ("filings", directory / "filings.jsonl")], sink, sink, monitor)
+        roster_seconds = time.perf_counter() - roster_started
+        started = time.perf_counter()
+        summary = replay_files([("events", directory / "events.jsonl")], sink, sink, monitor)
+        seconds = time.perf_counter() - started
+    return {
+        "events": summary.lines["events"],
+        "events_seconds": seconds,
+        "roster_seconds": roster_seconds,
+        "alerts": summary.total_alerts,
+        "dead_letters": summary.total_dead_letters,
+        "households": len(monitor.households),
+    }
+
+
+@click.group(name="bench")
+def bench() -> None:
+    """Benchmarks that print figures (events/s, latency percentiles, memory) beside a baseline."""
+
+
+@bench.command(name="core")
+@click.option("--households", type=click.IntRange(min=1), default=15_000, show_default=True,
+              help="households of the simulated district")
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="days of events")
+@click.option("--seed", type=int, default=2026, show_default=True, help="simulator seed")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where the generated district is kept between runs [default: DATA_DIR/bench-district]")
+@click.option("--full-path/--no-full-path", default=True, show_default=True,
+              help="also time the core with the quiet-event shortcut off")
+def bench_core(households: int, days: int, seed: int, data_dir: Path | None, full_path: bool) -> None:
+    """Events per second through the replay core on a simulated year, beside the parse floor.
+
+    The floor reads the events file and decodes each line with json.loads, nothing else. The core
+    phase is `hardship replay`'s own function (validation, household core, alert output to
+    /dev/null) over the same file, after the roster and filings are loaded.
+    """
+    settings = load_settings()
+    directory = ensure_district(data_dir or settings.data_dir / "bench-district", households, days, seed)
+    events = directory / "events.jsonl"
+    size_mib = events.stat().st_size / 2**20
+    click.echo(f"district: {households:,} households, {days} days; events file {size_mib:,.0f} MiB; cpus {os.cpu_count()}")
+    floor = run_in_child(lambda: _floor(events))
+    core = run_in_child(lambda: _replay(directory, shortcut=True))
+    rows = [("read + json.loads (floor)", floor["events"], floor["seconds"], floor["peak_rss_mib"], "")]
+    rows.append(("hardship replay core", core["events"], core["events_seconds"], core["peak_rss_mib"],
+                 f"{core['alerts']:,} alerts, {core['households']:,} households"))
+    if full_path:
+        full = run_in_child(lambda: _replay(directory, shortcut=False))
+        rows.append(("core, shortcut off (full assessment per event)", full["events"], full["events_seconds"],
+                     full["peak_rss_mib"], f"{full['alerts']:,} alerts"))
+    click.echo(f"{'phase':<48} {'events':>10} {'seconds':>8} {'events/s':>10} {'x floor':>8} {'peak MiB':>9}")
+    for name, count, seconds, rss, note in rows:
+        click.echo(
+            f"{name:<48} {count:>10,} {seconds:>8.1f} {count / seconds:>10,.0f} {seconds / floor['seconds']:>8.2f} {rss:>9,.0f}"
+            + (f"  {note}" if note else "")
+        )
+    click.echo(f"roster and filings loaded in {core['roster_seconds']:.1f} s before the events phase")
+
+
+def _mount_optional() -> None:
+    """Benchmarks owned by other parts, mounted when their modules are present."""
+    import importlib
+
+    for name, target in (("stream", "streams.stream_bench:bench_stream"), ("connector", "connectors.bench:bench_file")):
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        bench.add_command(getattr(module, attr), name=name)
+
+
+_mount_optional()

@@ -1,0 +1,38 @@
+"""Prometheus metrics of the stream worker (beside Faust's own sensor): events, dead letters, alerts, latency."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "hardship_events_total", "Departments' events taken in by the worker (valid ones), by source and type",
+    ["source", "type"],
+)
+DEAD_LETTERS = Counter(
+    "hardship_deadletters_total", "Inputs sent to hardship.deadletter, by input stream and reason code",
+    ["stream", "reason"],
+)
+ALERTS = Counter(
+    "hardship_alerts_total", "Alerts sent to hardship.alerts (new and level rises), by kind, level and street division",
+    ["kind", "level", "division"],
+)
+HOUSEHOLDS = Gauge("hardship_households_tracked", "Households (roster and provisional) held by this worker")
+PERSON_UPDATES = Counter(
+    "hardship_person_updates_total", "Membership and filing updates applied to the person index"
+)
+ROSTER_RECORDS = Counter("hardship_registry_records_total", "Roster records applied to household state")
+OUTCOMES = Counter("hardship_outcomes_total", "Workbench outcomes applied to household state, by decision", ["decision"])
+EVENT_TO_ALERT = Histogram(
+    "hardship_event_to_alert_seconds",
+    "From the event's arrival on hardship.events (its Kafka timestamp) to the alert it raised being sent",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+BATCH_SECONDS = Histogram(
+    "hardship_batch_seconds", "Time to process one batch of an agent, by agent", ["agent"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+def street_of(division_code: str | None) -> str:
+    """The street or township (first 9 digits) of a division code: bounded label cardinality."""
+    return (division_code or "unknown")[:9]

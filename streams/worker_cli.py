@@ -1,0 +1,77 @@
+"""`hardship worker`: one Faust worker of the monitor against the configured broker (production)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from streams.config import BROKER_ENV, CONTRACT_TOPICS, DATA_DIR_ENV, POLICY_ENV, load_settings
+
+
+def internal_topics() -> tuple[str, ...]:
+    from streams.app import HOUSEHOLDS_TOPIC, PERSONS_TOPIC
+
+    return (HOUSEHOLDS_TOPIC, PERSONS_TOPIC)
+
+
+def build_app(broker_url: str, partitions: int, store: str, data_dir: Path, web_port: int | None,
+              policy_path: str | None, embedded: bool):
+    from scoring.policy import PolicyError, load_policy
+    from streams.app import StreamSettings, create_app
+    from streams.broker import create_topics
+
+    try:
+        policy = load_policy(policy_path)
+    except PolicyError as exc:
+        raise click.ClickException(f"{exc}\nFix the policy file, or leave out --policy for the bundled one.") from None
+    create_topics(broker_url, (*CONTRACT_TOPICS, *internal_topics()), partitions=partitions)
+    return create_app(StreamSettings(broker_url=broker_url, partitions=partitions, store=store, data_dir=data_dir,
+                                     web_port=web_port, policy=policy, embedded_broker=embedded))
+
+
+def run_worker(app, loglevel: str = "warning") -> None:
+    """Run the Faust worker in this process until SIGINT/SIGTERM."""
+    from faust import Worker
+
+    worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+@click.command(name="worker")
+@click.option("--broker", envvar=BROKER_ENV, default=None, metavar="kafka://HOST:PORT[,HOST:PORT]",
+              help=f"the Kafka brokers [env {BROKER_ENV}]; unset: start the embedded tansu broker for this worker")
+@click.option("--partitions", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="partitions of the topics it creates (use the same number on every worker)")
+@click.option("--store", default="memory://", show_default=True,
+              help="table store: memory:// or rocksdb:// (pip install 'hardship-monitor[rocksdb]')")
+@click.option("--data-dir", envvar=DATA_DIR_ENV, type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"local state (RocksDB tables) [env {DATA_DIR_ENV}; default ./data]")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=6066, show_default=True,
+              help="port of the worker's web server with Prometheus /metrics (0: no web server)")
+@click.option("--policy", envvar=POLICY_ENV, default=None, help=f"policy file [env {POLICY_ENV}]; default the bundled one")
+@click.option("--tansu", is_flag=True, help="the broker is tansu (as in tests and the demo): apply its quirks")
+@click.option("--loglevel", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
+def worker(broker, partitions, store, data_dir, metrics_port, policy, tansu, loglevel):
+    """Run one worker of the monitor: agents, tables, alerts to hardship.alerts.
+
+    Start as many as there are machines (up to the partition count); Faust spreads the partitions
+    and moves the tables when a worker comes or goes. Stop with Ctrl-C or SIGTERM.
+    """
+    logging.basicConfig(level=loglevel.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(broker=broker, data_dir=data_dir)
+    if settings.broker is None:
+        from streams.broker import embedded_broker
+
+        with embedded_broker(log_path=settings.data_dir / "tansu.log" if settings.data_dir.exists() else None,
+                             partitions=partitions) as running:
+            click.echo(f"no broker configured: started the embedded tansu broker at {running.url}", err=True)
+            app = build_app(running.url, partitions, store, settings.data_dir, metrics_port or None, policy, True)
+            run_worker(app, loglevel)
+        return
+    app = build_app(settings.broker, partitions, store, settings.data_dir, metrics_port or None, policy, tansu)
+    run_worker(app, loglevel)

@@ -1,0 +1,89 @@
+"""The Faust agents on the real embedded broker: the same alerts as replay, restarts, duplicates, poison."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from connectors.simulator import generate
+from models.resident_id import make_resident_id
+from tests.stream_helpers import (
+    WorkerProcess,
+    outcome_of,
+    producer,
+    read_topic,
+    replay_alerts,
+    send_all,
+)
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+
+def load_roster(worker: WorkerProcess, prod, sim) -> None:
+    send_all(prod, "hardship.registry", sim.registry, "household_id")
+    send_all(prod, "hardship.filings", sim.filings, "staff_id")
+    worker.wait_for("hardship_registry_records_total", len(sim.registry))
+    members = sum(len(record["members"]) for record in sim.registry)
+    worker.wait_for("hardship_person_updates_total", members)
+
+
+def test_stream_gives_the_alerts_of_replay_with_duplicates_and_poison(broker, tmp_path):
+    sim = generate(households=250, days=150, seed=11)
+    events = list(sim.events)
+    broken_check_digit = dict(events[0], event_id="bad-1", person_id=events[0]["person_id"][:17] + (
+        "0" if events[0]["person_id"][17] != "0" else "1"))
+    poison = ["{this is not json", json.dumps(broken_check_digit), json.dumps(dict(events[1], type="lottery_win"))]
+    worker = WorkerProcess(broker.url, tmp_path / "worker", tmp_path / "worker.log")
+    try:
+        prod = producer(broker.bootstrap)
+        load_roster(worker, prod, sim)
+        sent = send_all(prod, "hardship.events", events[: len(events) // 2], "person_id")
+        sent += send_all(prod, "hardship.events", poison, "person_id")
+        # the first half again (a connector resending), then the rest
+        send_all(prod, "hardship.events", events[: len(events) // 2], "person_id")
+        send_all(prod, "hardship.events", events[len(events) // 2:], "person_id")
+        worker.wait_for("hardship_events_total", 2 * (len(events) // 2) + (len(events) - len(events) // 2))
+        worker.wait_for("hardship_deadletters_total", 3)
+        streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=6)
+        letters = read_topic(broker.bootstrap, "hardship.deadletter", idle_seconds=2)
+    finally:
+        worker.stop()
+    expected = replay_alerts(("registry", sim.registry), ("filings", sim.filings), ("events", events))
+    assert expected, "the simulated district should raise alerts"
+    assert outcome_of(streamed) == outcome_of(expected)
+    assert sorted(letter["reason"] for letter in letters) == ["MALFORMED_JSON", "RESIDENT_ID_CHECK_DIGIT", "UNKNOWN_EVENT_TYPE"]
+    assert all(letter["topic"] == "hardship.events" and "offset" in letter for letter in letters)
+
+
+def test_killed_worker_resumes_with_its_tables_and_raises_no_duplicate(broker, tmp_path):
+    sim = generate(households=250, days=150, seed=12)
+    events = list(sim.events)
+    half = len(events) // 2
+    worker = WorkerProcess(broker.url, tmp_path / "w1", tmp_path / "worker1.log")
+    try:
+        prod = producer(broker.bootstrap)
+        load_roster(worker, prod, sim)
+        send_all(prod, "hardship.events", events[:half], "person_id")
+        worker.wait_for("hardship_events_total", half)
+        before_kill = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=4)
+    finally:
+        worker.kill()
+    restarted = WorkerProcess(broker.url, tmp_path / "w2", tmp_path / "worker2.log")
+    try:
+        # after the restart, an event for a person outside the roster proves the index survived too
+        outsider = make_resident_id("420106", date(1951, 5, 5), 901)
+        late = {"event_id": "late-1", "source": "medical_insurance", "type": "medical_bill", "person_id": outsider,
+                "occurred_at": "2026-05-20T09:00:00+08:00", "attributes": {"out_of_pocket_yuan": 32000}}
+        send_all(prod, "hardship.events", [*events[half:], late], "person_id")
+        restarted.wait_for("hardship_events_total", len(events) - half + 1, timeout=180)
+        streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=6)
+    finally:
+        restarted.stop()
+    expected = replay_alerts(("registry", sim.registry), ("filings", sim.filings), ("events", [*events, late]))
+    assert before_kill, "the first half should already raise alerts"
+    assert outcome_of(streamed) == outcome_of(expected)
+    # no alert sent twice at the same level: the restored tables knew what was already raised
+    pairs = [(alert["alert_id"], alert["level"]) for alert in streamed]
+    assert len(pairs) == len(set(pairs))
