@@ -81,7 +81,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
     present = 0
     children = elderly = working_age = able_working_age = unemployed = 0
     oop_total = 0.0
-    oop_events: list[str] = []
+    members_with_bills: list[str] = []
     serious_events: list[str] = []
     hosp_any = False
     severe: list[tuple[str, list]] = []
@@ -139,7 +139,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
             oop_total += person_oop
             if person_oop > policy.oop_line_yuan:
                 over_line.append((person_id, person_oop, sorted(bills)))
-            oop_events.extend(bills)
+            members_with_bills.append(person_id)
         hosp = facts.get("hosp")
         if hosp:
             hosp_any = True
@@ -247,7 +247,8 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
             ]
     elif coverage in ("none", "edge") and living:
         kinds_missed = _missed_coverage(
-            coverage, per_capita, ratio, ratio_after_medical, standard, rigid_monthly, oop_events, severe, label,
+            coverage, per_capita, ratio, ratio_after_medical, standard, rigid_monthly,
+            lambda: [eid for pid in members_with_bills for eid in all_facts[pid]["bills"]], severe, label,
             triggers, hardship, assets, servants, policy,
         )
         if kinds_missed:
@@ -308,7 +309,7 @@ def _labeller(members: dict):
 
 
 def _missed_coverage(
-    coverage, per_capita, ratio, ratio_after_medical, standard, rigid_monthly, oop_events, severe, label,
+    coverage, per_capita, ratio, ratio_after_medical, standard, rigid_monthly, bill_event_ids, severe, label,
     triggers, hardship, assets, servants, policy,
 ) -> list[dict]:
     """Reasons why an uncovered (or edge) household looks eligible: 漏保."""
@@ -328,7 +329,7 @@ def _missed_coverage(
                 "EXPENDITURE_POVERTY",
                 f"低保边缘家庭扣除刚性医疗支出（月均{yuan(rigid_monthly)}）后月人均收入"
                 f"{yuan(ratio_after_medical * standard)}，低于低保标准{yuan(standard)}（支出型贫困）",
-                oop_events,
+                bill_event_ids(),
             )
         )
     if coverage == "edge" and severe:

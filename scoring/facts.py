@@ -14,6 +14,7 @@ A person's facts are a plain dict; each key is present only when known:
   servant  [t, event_id]                            hired as a public servant (公职人员)
   disaster {event_id: [t, loss_yuan]}; hotline {event_id: [t, channel]}
   <key>_floor [t, event_id]                         a windowed store over its cap dropped entries up to here
+  horizon  [t, ""]                                  the as_of of the household the person came from
 
 Applying the same event twice gives the same facts (keyed by event_id; "latest" compares (t, event_id)),
 so redelivery changes nothing. `apply_event` returns the very same dict when nothing changed.

@@ -287,6 +287,16 @@ def _latest_fact_time(facts: dict) -> int:
     return latest
 
 
+def facts_to_move(state: dict, person_id: str) -> dict:
+    """A member's facts as they leave this household, with the household's horizon: events up to
+    `as_of` were seen here, and windowed ones older than its windows already expired, so a
+    redelivered old event must not count again wherever the person goes."""
+    facts = state["facts"].get(person_id) or {}
+    if not state["as_of"]:
+        return facts
+    return {**facts, "horizon": [state["as_of"], ""]}
+
+
 def attach_member_facts(state: dict, person_id: str, facts: dict, policy: Policy) -> Step:
     """Facts of a member known elsewhere (a provisional household, a former household) join this one."""
     if person_id not in state["members"] or not facts:
@@ -385,13 +395,13 @@ def decide(state: dict, policy: Policy, event_time: str | None) -> Step:
                 new_episodes[kind] = [episode[0], False, episode[2], episode[3]]
             continue
         level = _level(kind, assessment, policy)
-        evidence = _evidence(reasons)
         if episode is not None and episode[1]:
             if level > episode[2]:  # the same alert, more urgent now: re-sent under the same alert_id
                 new_episodes = new_episodes or dict(episodes)
-                new_episodes[kind] = [episode[0], True, level, evidence]
+                new_episodes[kind] = [episode[0], True, level, _evidence(reasons)]
                 alerts.append(_alert(state, kind, episode[0], level, reasons, assessment, event_time, policy))
             continue
+        evidence = _evidence(reasons)
         settled = state["dismissed"].get(kind)
         if settled is not None and set(evidence) <= set(settled):
             continue  # decided on this evidence already; quiet until something new

@@ -33,12 +33,12 @@ class Monitor:
             current = self.person_household.get(person_id)
             if current is not None and current != household_id:
                 other = self.households.get(current)
-                if other is not None and person_id in other["facts"]:
-                    carried[person_id] = other["facts"][person_id]
+                if other is not None and person_id in other["members"]:
+                    carried[person_id] = H.facts_to_move(other, person_id)
             provisional_id = H.PROVISIONAL_PREFIX + person_id
             provisional = self.households.get(provisional_id)
             if provisional is not None:
-                carried.setdefault(person_id, provisional["facts"].get(person_id) or {})
+                carried.setdefault(person_id, H.facts_to_move(provisional, person_id))
                 provisional_ids.append(provisional_id)
         filed = {pid: sorted(self.filed_by_person[pid]) for pid in members if self.filed_by_person.get(pid)}
         step = H.apply_roster(state, record, self.policy, carried, filed)
@@ -50,7 +50,7 @@ class Monitor:
                 if person_id not in step.state["members"] and self.person_household.get(person_id) == household_id:
                     # left the household and is on no other roster: the facts stay with the person
                     del self.person_household[person_id]
-                    left = H.provisional_household(person_id, state["facts"].get(person_id))
+                    left = H.provisional_household(person_id, H.facts_to_move(state, person_id))
                     self.households[left["id"]] = left
         for person_id in members:
             self.person_household[person_id] = household_id

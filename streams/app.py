@@ -51,6 +51,7 @@ APP_ID = "hardship-monitor"
 HOUSEHOLDS_TOPIC = "hardship-households"  # internal: everything that changes one household
 PERSONS_TOPIC = "hardship-persons"  # internal: membership and filings of one person
 BATCH_MAX = 500
+CHANGELOG_BUFFER = 20 * BATCH_MAX
 BATCH_WITHIN = 0.05
 
 
@@ -79,6 +80,12 @@ def _raw_topic(app: faust.App, name: str, partitions: int, internal: bool = Fals
     )
 
 
+def _with_scheme(broker_url: str, scheme: str) -> str:
+    """kafka://h:p,h2:p -> tansu://h:p;h2:p (Faust's list form)."""
+    hosts = broker_url.split("://", 1)[-1]
+    return ";".join(f"{scheme}://{host}" for host in hosts.split(",") if host)
+
+
 def _dumps(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -102,8 +109,6 @@ def create_app(settings: StreamSettings) -> faust.App:
         "topic_disable_leader": True,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
-        "broker_session_timeout": 3,  # tansu holds a group join for half the session timeout
-        "broker_heartbeat_interval": 0.5,
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
         "web_enabled": settings.web_port is not None,
@@ -113,10 +118,16 @@ def create_app(settings: StreamSettings) -> faust.App:
         "table_cleanup_interval": 3600.0,
     }
     if settings.embedded_broker:
-        # tansu answers ListOffsets "latest" with the base offset + 1 of the newest batch, so a
-        # table recovery stops early unless every changelog record is its own batch (DESIGN.md).
-        app_settings["producer_max_batch_size"] = 1
+        # tansu holds a consumer-group join for half the session timeout (DESIGN.md)
+        app_settings["broker_session_timeout"] = 3
+        app_settings["broker_heartbeat_interval"] = 0.5
+        # tansu reports the end of a partition short (DESIGN.md); its transport corrects the end
+        # offsets that table recovery reads up to (streams/tansu.py).
+        app_settings["broker_consumer"] = _with_scheme(settings.broker_url, "tansu")
     app = faust.App(settings.app_id, **app_settings)
+    # Table writes queue changelog records in the producer's buffer; at its default of 100 the
+    # agent stalls after every hundredth write of a batch (waiting 0.1 s a message to drain).
+    app.producer.buffer.max_messages = CHANGELOG_BUFFER
     if settings.web_port is not None:
         from faust.sensors.prometheus import setup_prometheus_sensors
 
@@ -126,7 +137,6 @@ def create_app(settings: StreamSettings) -> faust.App:
     registry_topic = _raw_topic(app, REGISTRY_TOPIC, partitions)
     filings_topic = _raw_topic(app, FILINGS_TOPIC, partitions)
     outcomes_topic = _raw_topic(app, OUTCOMES_TOPIC, partitions)
-    alerts_topic = _raw_topic(app, ALERTS_TOPIC, partitions)
     deadletter_topic = _raw_topic(app, DEADLETTER_TOPIC, partitions)
     households_topic = _raw_topic(app, HOUSEHOLDS_TOPIC, partitions, internal=True)
     persons_topic = _raw_topic(app, PERSONS_TOPIC, partitions, internal=True)
@@ -149,11 +159,13 @@ def create_app(settings: StreamSettings) -> faust.App:
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             raise Rejected("MALFORMED_JSON", f"not valid JSON ({exc}); send one JSON object per message") from None
 
+    # Forwarding goes straight to the producer: Faust flushes it before every offset commit, so
+    # delivery stays at-least-once, without the per-message channel machinery of topic.send().
     async def to_household(household_id: str, op: dict) -> None:
-        await households_topic.send(key=household_id.encode("utf-8"), value=_dumps(op))
+        await app.producer.send(HOUSEHOLDS_TOPIC, household_id.encode("utf-8"), _dumps(op), None, None, None)
 
     async def to_person(person_id: str, op: dict) -> None:
-        await persons_topic.send(key=person_id.encode("utf-8"), value=_dumps(op))
+        await app.producer.send(PERSONS_TOPIC, person_id.encode("utf-8"), _dumps(op), None, None, None)
 
     # -- sources --------------------------------------------------------------------------------
 
@@ -167,7 +179,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                 except Rejected as exc:
                     await reject("events", event, exc)
                     continue
-                metrics.EVENTS.labels(record["source"], record["type"]).inc()
+                metrics.event_counter(record["source"], record["type"]).inc()
                 person_id = record["person_id"]
                 entry = persons.get(person_id)
                 household_id = entry["h"] if entry and entry.get("h") else H.PROVISIONAL_PREFIX + person_id
@@ -270,6 +282,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                 op = json.loads(event.message.value)
                 state = touched[household_id] if household_id in touched else households.get(household_id)
                 state, alerts = await apply_op(household_id, state, op)
+                metrics.household_op_counter(op["op"]).inc()
                 touched[household_id] = state
                 if alerts:
                     await send_alerts(alerts, op.get("ingest"))
@@ -308,11 +321,11 @@ def create_app(settings: StreamSettings) -> faust.App:
                 await to_person(person_id, {"op": "join", "household_id": household_id})
             for person_id in sorted(old_members - new_members):
                 await to_person(person_id, {"op": "leave", "household_id": household_id,
-                                            "facts": before["facts"].get(person_id) or {}})
+                                            "facts": H.facts_to_move(before, person_id)})
             return step.state, step.alerts
         if kind == "handover":
             person_id = op["person_id"]
-            facts = (state or {}).get("facts", {}).get(person_id) if state and "forward_to" not in state else None
+            facts = H.facts_to_move(state, person_id) if state and "forward_to" not in state else None
             if facts:
                 await to_household(op["to"], {"op": "facts", "person_id": person_id, "facts": facts})
             if household_id.startswith(H.PROVISIONAL_PREFIX) and state is not None:
@@ -348,7 +361,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         for alert in alerts:
             alert["emitted_at"] = stamp
             metrics.ALERTS.labels(alert["kind"], str(alert["level"]), metrics.street_of(alert["division_code"])).inc()
-            await alerts_topic.send(key=alert["household_id"].encode("utf-8"), value=_dumps(alert))
+            await app.producer.send(ALERTS_TOPIC, alert["household_id"].encode("utf-8"), _dumps(alert), None, None, None)
         if ingest:
             metrics.EVENT_TO_ALERT.observe(max(0.0, time.time() - ingest))
 

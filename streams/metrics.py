@@ -20,6 +20,10 @@ HOUSEHOLDS = Gauge("hardship_households_tracked", "Households (roster and provis
 PERSON_UPDATES = Counter(
     "hardship_person_updates_total", "Membership and filing updates applied to the person index"
 )
+HOUSEHOLD_OPS = Counter(
+    "hardship_household_ops_total", "Messages applied by the households agent (events, roster records, …), by op",
+    ["op"],
+)
 ROSTER_RECORDS = Counter("hardship_registry_records_total", "Roster records applied to household state")
 OUTCOMES = Counter("hardship_outcomes_total", "Workbench outcomes applied to household state, by decision", ["decision"])
 EVENT_TO_ALERT = Histogram(
@@ -31,6 +35,25 @@ BATCH_SECONDS = Histogram(
     "hardship_batch_seconds", "Time to process one batch of an agent, by agent", ["agent"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+
+
+_event_children: dict[tuple[str, str], object] = {}
+_op_children: dict[str, object] = {}
+
+
+def event_counter(source: str, event_type: str):
+    """EVENTS.labels(source, type), cached: .labels() costs more than the increment on the hot path."""
+    child = _event_children.get((source, event_type))
+    if child is None:
+        child = _event_children[(source, event_type)] = EVENTS.labels(source, event_type)
+    return child
+
+
+def household_op_counter(op: str):
+    child = _op_children.get(op)
+    if child is None:
+        child = _op_children[op] = HOUSEHOLD_OPS.labels(op)
+    return child
 
 
 def street_of(division_code: str | None) -> str:

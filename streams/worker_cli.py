@@ -18,7 +18,7 @@ def internal_topics() -> tuple[str, ...]:
 
 
 def build_app(broker_url: str, partitions: int, store: str, data_dir: Path, web_port: int | None,
-              policy_path: str | None, embedded: bool):
+              policy_path: str | None, embedded: bool, web_host: str = "127.0.0.1"):
     from scoring.policy import PolicyError, load_policy
     from streams.app import StreamSettings, create_app
     from streams.broker import create_topics
@@ -29,15 +29,33 @@ def build_app(broker_url: str, partitions: int, store: str, data_dir: Path, web_
         raise click.ClickException(f"{exc}\nFix the policy file, or leave out --policy for the bundled one.") from None
     create_topics(broker_url, (*CONTRACT_TOPICS, *internal_topics()), partitions=partitions)
     return create_app(StreamSettings(broker_url=broker_url, partitions=partitions, store=store, data_dir=data_dir,
-                                     web_port=web_port, policy=policy, embedded_broker=embedded))
+                                     web_port=web_port, web_host=web_host, policy=policy, embedded_broker=embedded))
 
 
 def run_worker(app, loglevel: str = "warning") -> None:
-    """Run the Faust worker in this process until SIGINT/SIGTERM."""
+    """Run the Faust worker in this process until SIGINT/SIGTERM.
+
+    With HARDSHIP_PROFILE=FILE the worker runs under cProfile and writes its statistics there on exit
+    (`hardship bench stream --profile` uses it to show where the time goes).
+    """
+    import os
+
     from faust import Worker
 
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    profile_path = os.environ.get("HARDSHIP_PROFILE")
+    if not profile_path:
+        worker.execute_from_commandline()
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
 
 
 @click.command(name="worker")
@@ -51,11 +69,13 @@ def run_worker(app, loglevel: str = "warning") -> None:
               help=f"local state (RocksDB tables) [env {DATA_DIR_ENV}; default ./data]")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=6066, show_default=True,
               help="port of the worker's web server with Prometheus /metrics (0: no web server)")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="address the metrics server listens on (0.0.0.0 in a container)")
 @click.option("--policy", envvar=POLICY_ENV, default=None, help=f"policy file [env {POLICY_ENV}]; default the bundled one")
 @click.option("--tansu", is_flag=True, help="the broker is tansu (as in tests and the demo): apply its quirks")
 @click.option("--loglevel", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
-def worker(broker, partitions, store, data_dir, metrics_port, policy, tansu, loglevel):
+def worker(broker, partitions, store, data_dir, metrics_port, metrics_host, policy, tansu, loglevel):
     """Run one worker of the monitor: agents, tables, alerts to hardship.alerts.
 
     Start as many as there are machines (up to the partition count); Faust spreads the partitions
@@ -70,8 +90,10 @@ def worker(broker, partitions, store, data_dir, metrics_port, policy, tansu, log
         with embedded_broker(log_path=settings.data_dir / "tansu.log" if settings.data_dir.exists() else None,
                              partitions=partitions) as running:
             click.echo(f"no broker configured: started the embedded tansu broker at {running.url}", err=True)
-            app = build_app(running.url, partitions, store, settings.data_dir, metrics_port or None, policy, True)
+            app = build_app(running.url, partitions, store, settings.data_dir, metrics_port or None, policy, True,
+                            metrics_host)
             run_worker(app, loglevel)
         return
-    app = build_app(settings.broker, partitions, store, settings.data_dir, metrics_port or None, policy, tansu)
+    app = build_app(settings.broker, partitions, store, settings.data_dir, metrics_port or None, policy, tansu,
+                    metrics_host)
     run_worker(app, loglevel)

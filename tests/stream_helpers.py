@@ -1,92 +1,16 @@
-"""Helpers of the stream tests: a real worker process, producing with kafka-python, reading topics back."""
+"""Helpers of the stream tests: reading topics back and what replay says about the same input."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
 from models.validation import VALIDATORS
 from scoring.monitor import Monitor
-from streams.broker import free_port
+from streams.worker_process import WorkerProcess, producer, send_all
 
-HARDSHIP = str(Path(sys.executable).with_name("hardship"))
-
-
-class WorkerProcess:
-    """`hardship worker` in its own process group, with its metrics port."""
-
-    def __init__(self, broker_url: str, data_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        env = dict(os.environ, HARDSHIP_DATA_DIR=str(data_dir))
-        self.process = subprocess.Popen(
-            [HARDSHIP, "worker", "--broker", broker_url, "--tansu", "--metrics-port", str(self.port)],
-            env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
-        )
-
-    def metric(self, name: str) -> float:
-        """The sum of all samples of a metric (0 while the worker is not up yet)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
-                text = response.read().decode()
-        except OSError:
-            return 0.0
-        total = 0.0
-        for line in text.splitlines():
-            if re.match(rf"^{re.escape(name)}(\{{|\s)", line):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def wait_for(self, name: str, at_least: float, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker exited with {self.process.returncode}; see {self.log_path}")
-            if self.metric(name) >= at_least:
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"{name} stayed under {at_least} (now {self.metric(name)}); see {self.log_path}")
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, no last commit."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=5, enable_idempotence=False,
-                         max_in_flight_requests_per_connection=1)
-
-
-def send_all(prod: KafkaProducer, topic: str, records, key_field: str) -> int:
-    count = 0
-    for record in records:
-        if isinstance(record, bytes | str):
-            key, value = b"poison", record.encode() if isinstance(record, str) else record
-        else:
-            key, value = record[key_field].encode(), json.dumps(record, ensure_ascii=False).encode()
-        prod.send(topic, key=key, value=value)
-        count += 1
-    prod.flush()
-    return count
+__all__ = ["WorkerProcess", "outcome_of", "producer", "read_topic", "replay_alerts", "send_all"]
 
 
 def read_topic(bootstrap: str, topic: str, idle_seconds: float = 4.0) -> list[dict]:

@@ -1,0 +1,179 @@
+"""`hardship demo`: the whole monitor on one machine — embedded broker, worker, simulated district, workbench.
+
+Each part runs as its own process (the same commands an operator would run), so the demo shows the
+real wiring; Ctrl-C stops them all, the broker last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from streams.config import ALERTS_TOPIC, BROKER_ENV, DATA_DIR_ENV, bootstrap_servers, load_settings
+
+DEMO_COMMUNITY = "420106002003"  # 武昌区 a community of the simulated district: demo logins are made for it
+
+
+class Processes:
+    """Child processes in their own process groups, stopped in reverse order."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.children.append((name, process))
+        return process
+
+    def check(self) -> None:
+        for name, process in self.children:
+            if process.poll() is not None and name != "simulator":
+                raise click.ClickException(
+                    f"{name} exited with code {process.returncode}; see {self.log_dir / (name + '.log')}"
+                )
+
+    def stop(self) -> None:
+        for _name, process in reversed(self.children):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _name, process in reversed(self.children):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+def _hardship() -> str:
+    return str(Path(sys.executable).with_name("hardship"))
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def _alert_line(alert: dict) -> str:
+    from models.resident_id import mask_resident_id
+    from scoring.reasons import KINDS_ZH
+
+    household = alert["household_id"]
+    if household.startswith("person:"):
+        household = "person:" + mask_resident_id(household[7:])
+    first = alert["reasons"][0]["text"] if alert["reasons"] else ""
+    return (f"[{KINDS_ZH.get(alert['kind'], alert['kind'])} L{alert['level']}] {household} "
+            f"困难指数 {alert['hardship_score']:.0f} 退出指数 {alert['removal_score']:.0f}  {first}")
+
+
+@click.command(name="demo")
+@click.option("--households", type=click.IntRange(min=1), default=15_000, show_default=True,
+              help="households of the simulated district")
+@click.option("--rate", type=click.FloatRange(min=1), default=800.0, show_default=True,
+              help="events per second the simulator streams")
+@click.option("--worker-metrics-port", type=click.IntRange(1, 65535), default=6066, show_default=True,
+              help="Prometheus /metrics of the stream worker")
+@click.option("--workbench-port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="the workbench web pages, API and its /metrics")
+@click.option("--no-workbench", is_flag=True, help="do not start the workbench")
+@click.option("--data-dir", envvar=DATA_DIR_ENV, type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"logs, SQLite database, simulator output [env {DATA_DIR_ENV}; default ./data]")
+@click.option("--quiet", is_flag=True, help="do not print each alert as it arrives")
+def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, data_dir, quiet):
+    """Run everything on this machine with the embedded defaults, and print where to look.
+
+    Starts the tansu broker (unless HARDSHIP_BROKER is set), one stream worker, the workbench on
+    SQLite, and a simulated district streaming events; then prints each alert as it arrives.
+    Ctrl-C stops everything.
+    """
+    from streams.broker import EmbeddedBroker, create_topics
+    from streams.worker_cli import internal_topics
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # stop the children on SIGTERM as on Ctrl-C
+    settings = load_settings(data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = settings.data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    broker = None
+    if settings.broker:
+        broker_url = settings.broker
+    else:
+        broker = EmbeddedBroker(log_path=log_dir / "tansu.log").start()
+        broker_url = broker.url
+    processes = Processes(log_dir)
+    env = dict(os.environ, **{BROKER_ENV: broker_url, DATA_DIR_ENV: str(settings.data_dir)})
+    try:
+        from streams.config import CONTRACT_TOPICS
+
+        create_topics(broker_url, (*CONTRACT_TOPICS, *internal_topics()))
+        worker_args = [_hardship(), "worker", "--broker", broker_url, "--metrics-port", str(worker_metrics_port)]
+        if broker is not None:
+            worker_args.append("--tansu")
+        processes.start("worker", worker_args, env)
+        workbench_url = None
+        if not no_workbench:
+            processes.start("workbench", [_hardship(), "serve", "--port", str(workbench_port), "--broker", broker_url,
+                                          "--data-dir", str(settings.data_dir), "--seed-users", DEMO_COMMUNITY], env)
+            workbench_url = f"http://127.0.0.1:{workbench_port}/"
+        sim_dir = settings.data_dir / "simulated-district"
+        processes.start("simulator", [_hardship(), "simulate", "--broker", broker_url, "--out", str(sim_dir),
+                                      "--households", str(households), "--rate", str(rate), "--quiet"], env)
+        click.echo("Hardship Monitor demo (困难群众动态监测预警演示) is running:")
+        click.echo(f"  broker            {broker_url}{' (embedded tansu, memory only)' if broker else ''}")
+        click.echo(f"  stream worker     metrics http://127.0.0.1:{worker_metrics_port}/metrics")
+        if workbench_url:
+            ready = _wait_http(workbench_url, 30)
+            click.echo(f"  workbench         {workbench_url}  metrics {workbench_url}metrics"
+                       + ("" if ready else "  (not answering yet; see logs/workbench.log)"))
+            click.echo(f"                    demo logins are listed in {log_dir / 'workbench.log'}")
+        click.echo(f"  simulator         {households:,} households, {rate:,.0f} events/s; ground truth in {sim_dir}")
+        click.echo(f"  alerts            topic {ALERTS_TOPIC}; logs in {log_dir}")
+        click.echo("Press Ctrl-C to stop.\n")
+        _follow_alerts(broker_url, processes, quiet)
+    except KeyboardInterrupt:
+        click.echo("\nstopping …")
+    finally:
+        processes.stop()
+        if broker is not None:
+            broker.stop()
+        click.echo("stopped.")
+
+
+def _follow_alerts(broker_url: str, processes: Processes, quiet: bool) -> None:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(ALERTS_TOPIC, bootstrap_servers=bootstrap_servers(broker_url), auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=1000)
+    seen: set[str] = set()
+    started = time.monotonic()
+    try:
+        while True:
+            for message in consumer:
+                alert = json.loads(message.value)
+                new = alert["alert_id"] not in seen
+                seen.add(alert["alert_id"])
+                if not quiet and new:
+                    click.echo(f"{time.monotonic() - started:6.1f}s  {_alert_line(alert)}")
+            processes.check()
+    finally:
+        consumer.close()

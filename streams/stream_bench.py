@@ -1,0 +1,258 @@
+"""`hardship bench stream`: the full pipeline through a broker, beside an empty Faust agent and bare aiokafka.
+
+All three read the same hardship.events topic on the same broker in the same run:
+  1. the full pipeline (`hardship worker`): events/s sustained while a producer keeps a backlog;
+  2. p50/p99 event-to-alert latency at half that rate, from probe events that each raise an alert;
+  3. an empty Faust agent that only counts the events (the framework's floor);
+  4. a bare aiokafka consumer (the broker's limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pstats
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], rate: float | None = None,
+             sent_at: dict | None = None, probe_prefix: bytes | None = None) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5,
+                             batch_size=256 * 1024)
+    started = time.perf_counter()
+    for index, (key, value) in enumerate(records):
+        if rate:
+            delay = started + index / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        producer.send(topic, key=key, value=value)
+        if sent_at is not None and probe_prefix and key.startswith(probe_prefix):
+            sent_at[key.decode()] = time.time()
+    producer.flush()
+    producer.close()
+
+
+def _events(sim_events, limit: int) -> list[tuple[bytes, bytes]]:
+    out = []
+    for event in sim_events:
+        out.append((event["person_id"].encode(), json.dumps(event, ensure_ascii=False).encode()))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _probes(count: int, offset: int) -> list[tuple[bytes, bytes]]:
+    """Events about people on no roster with a 32,000-yuan bill: each raises one 漏保 alert at once."""
+    from models.resident_id import make_resident_id
+
+    out = []
+    for index in range(count):
+        number = offset + index
+        person_id = make_resident_id("429004", date(1940 + number % 60, 1 + number % 12, 1 + number % 28), number % 1000)
+        event = {"event_id": f"probe-{number}", "source": "bench", "type": "medical_bill", "person_id": person_id,
+                 "occurred_at": "2026-06-01T10:00:00+08:00", "attributes": {"out_of_pocket_yuan": 32000}}
+        out.append((person_id.encode(), json.dumps(event).encode()))
+    return out
+
+
+def _interleave(background: list, probes: list) -> list:
+    if not probes:
+        return background
+    step = max(1, len(background) // len(probes))
+    out = []
+    probe_iter = iter(probes)
+    for index, item in enumerate(background):
+        out.append(item)
+        if index % step == 0:
+            nxt = next(probe_iter, None)
+            if nxt is not None:
+                out.append(nxt)
+    out.extend(probe_iter)
+    return out
+
+
+def _bare_aiokafka(bootstrap: str, topic: str, expected: int) -> float:
+    async def run() -> float:
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-bare-{time.time_ns()}",
+                                    auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000,
+                                    heartbeat_interval_ms=500, max_poll_records=5000)
+        await consumer.start()
+        try:
+            count = 0
+            started = None
+            while count < expected:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                for messages in batches.values():
+                    if started is None:
+                        started = time.perf_counter()
+                    count += len(messages)
+            return count / (time.perf_counter() - started)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def _empty_faust_agent(broker_url: str, topic: str, expected: int, data_dir: Path) -> float:
+    """A Faust worker whose only agent counts events: run in a child process, rate reported back."""
+    import multiprocessing
+
+    queue = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(
+        target=_empty_agent_main, args=(broker_url, topic, expected, str(data_dir), queue), daemon=True
+    )
+    child.start()
+    try:
+        rate = queue.get(timeout=300)
+    finally:
+        child.terminate()
+        child.join(10)
+    return rate
+
+
+def _empty_agent_main(broker_url: str, topic: str, expected: int, data_dir: str, queue) -> None:
+    import faust
+
+    app = faust.App(f"bench-empty-{time.time_ns()}", broker=broker_url, datadir=data_dir, web_enabled=False,
+                    broker_session_timeout=3, broker_heartbeat_interval=0.5, consumer_auto_offset_reset="earliest",
+                    topic_disable_leader=True)
+    source = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    state = {"count": 0, "started": None}
+
+    @app.agent(source)
+    async def count(stream):
+        async for _value in stream:
+            if state["started"] is None:
+                state["started"] = time.perf_counter()
+            state["count"] += 1
+            if state["count"] == expected:
+                queue.put(expected / (time.perf_counter() - state["started"]))
+
+    from faust import Worker
+
+    Worker(app, loglevel="error", quiet=True, redirect_stdouts=False).execute_from_commandline()
+
+
+@click.command(name="stream")
+@click.option("--events", "event_count", type=click.IntRange(min=1000), default=60_000, show_default=True,
+              help="events sent for the throughput phase (and read by the baselines)")
+@click.option("--households", type=click.IntRange(min=10), default=3_000, show_default=True,
+              help="households of the simulated district on the roster")
+@click.option("--latency-seconds", type=click.IntRange(min=5), default=20, show_default=True,
+              help="length of the latency phase at half the sustained rate")
+@click.option("--broker", default=None, metavar="kafka://HOST:PORT",
+              help="an existing broker (default: a fresh embedded tansu broker for the run)")
+@click.option("--profile", is_flag=True, help="run the worker under cProfile and print where the time goes")
+def bench_stream(event_count: int, households: int, latency_seconds: int, broker: str | None, profile: bool) -> None:
+    """Events per second through one worker, latency at half that rate, beside two baselines."""
+    from connectors.simulator import generate
+    from streams.broker import EmbeddedBroker, create_topics
+    from streams.config import CONTRACT_TOPICS, EVENTS_TOPIC, REGISTRY_TOPIC, bootstrap_servers
+    from streams.worker_cli import internal_topics
+    from streams.worker_process import WorkerProcess, producer, send_all  # the same helpers as the tests
+
+    embedded = None
+    if broker is None:
+        embedded = EmbeddedBroker().start()
+        broker = embedded.url
+    bootstrap = bootstrap_servers(broker)[0]
+    work = Path(tempfile.mkdtemp(prefix="hardship-bench-"))
+    create_topics(broker, (*CONTRACT_TOPICS, *internal_topics()))
+    click.echo(f"broker {broker}{' (embedded tansu)' if embedded else ''}; cpus {os.cpu_count()}; work dir {work}")
+    profile_path = work / "worker.prof"
+    if profile:
+        os.environ["HARDSHIP_PROFILE"] = str(profile_path)
+    worker = WorkerProcess(broker, work / "worker", work / "worker.log")
+    os.environ.pop("HARDSHIP_PROFILE", None)
+    try:
+        sim = generate(households=households, days=365, seed=7)
+        prod = producer(bootstrap)
+        send_all(prod, REGISTRY_TOPIC, sim.registry, "household_id")
+        worker.wait_for("hardship_registry_records_total", len(sim.registry), timeout=300)
+        worker.wait_for("hardship_person_updates_total", sum(len(r["members"]) for r in sim.registry), timeout=300)
+        click.echo(f"roster of {len(sim.registry):,} households loaded; producing {event_count:,} events …")
+
+        background = _events(sim.events, event_count + 200_000)
+        throughput_events = background[:event_count]
+        producer_thread = threading.Thread(target=_produce, args=(bootstrap, EVENTS_TOPIC, throughput_events), daemon=True)
+        base = worker.metric("hardship_household_ops_total")
+        producer_thread.start()
+        worker.wait_for("hardship_household_ops_total", base + event_count * 0.1, timeout=300)
+        t1, ops1 = time.perf_counter(), worker.metric("hardship_household_ops_total")
+        worker.wait_for("hardship_household_ops_total", base + event_count * 0.9, timeout=900)
+        t2, ops2 = time.perf_counter(), worker.metric("hardship_household_ops_total")
+        sustained = (ops2 - ops1) / (t2 - t1)
+        worker.wait_for("hardship_household_ops_total", base + event_count, timeout=900)
+        producer_thread.join()
+        click.echo(f"full pipeline sustained {sustained:,.0f} events/s; measuring latency at {sustained / 2:,.0f} events/s …")
+
+        half = sustained / 2
+        latency_total = int(half * latency_seconds)
+        probe_count = max(50, latency_total // 50)
+        mixed = _interleave(background[event_count:event_count + latency_total], _probes(probe_count, 0))
+        sent_at: dict[str, float] = {}
+        received: dict[str, float] = {}
+        stop = threading.Event()
+        listener = threading.Thread(target=_listen_alerts, args=(bootstrap, received, stop), daemon=True)
+        listener.start()
+        time.sleep(2)
+        _produce(bootstrap, EVENTS_TOPIC, mixed, rate=half, sent_at=sent_at, probe_prefix=b"429004")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(received) < len(sent_at):
+            time.sleep(0.5)
+        stop.set()
+        latencies = [received[k] - sent_at[k] for k in sent_at if k in received]
+        p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
+    finally:
+        worker.stop()
+    total_in_topic = event_count + len(mixed)
+    click.echo("baselines on the same broker and topic …")
+    empty_rate = _empty_faust_agent(broker, EVENTS_TOPIC, total_in_topic, work / "empty")
+    bare_rate = _bare_aiokafka(bootstrap, EVENTS_TOPIC, total_in_topic)
+    if embedded:
+        embedded.stop()
+
+    click.echo("")
+    click.echo(f"{'what':<52} {'events/s':>10}  notes")
+    click.echo(f"{'bare aiokafka consumer (broker limit)':<52} {bare_rate:>10,.0f}  {total_in_topic:,} messages")
+    click.echo(f"{'empty Faust agent, counts events (framework floor)':<52} {empty_rate:>10,.0f}")
+    click.echo(f"{'full pipeline, one worker (hardship worker)':<52} {sustained:>10,.0f}  "
+               f"{sustained / empty_rate:.0%} of the empty agent")
+    click.echo(f"event-to-alert latency at {half:,.0f} events/s: p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms "
+               f"({len(latencies)} of {len(sent_at)} probe alerts received)")
+    if profile and profile_path.exists():
+        click.echo("\nwhere the worker's time goes (cProfile, top 25 by own time):")
+        stats = pstats.Stats(str(profile_path), stream=sys.stdout)
+        stats.sort_stats("tottime").print_stats(25)
+
+
+def _listen_alerts(bootstrap: str, received: dict, stop: threading.Event) -> None:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer("hardship.alerts", bootstrap_servers=bootstrap, auto_offset_reset="latest",
+                             enable_auto_commit=False, consumer_timeout_ms=500, fetch_max_wait_ms=20)
+    try:
+        while not stop.is_set():
+            for message in consumer:
+                key = message.key.decode() if message.key else ""
+                if key.startswith("person:429004"):
+                    received.setdefault(key[len("person:"):], time.time())
+    finally:
+        consumer.close()

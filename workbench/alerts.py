@@ -1,0 +1,107 @@
+"""Alert intake (预警接收): check an alert from hardship.alerts and upsert it by alert_id.
+
+A replay of the same alert updates the stored row (and its timeline), never adds a second one;
+the workbench's own status (triage, tasks) survives the update.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.validation import Rejected, parse_division_code, parse_identifier, parse_time
+from workbench import labels
+from workbench.tables import Alert, TimelineEntry
+from workbench.timeutil import parse_iso
+
+DIMENSIONS = ("age_structure", "economic", "health", "disability", "employment", "shock")
+
+
+def _score(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        raise Rejected("BAD_SCORE", f"{field} must be a number 0-100, not {value!r}", field)
+    return float(value)
+
+
+def validate_alert(obj: object) -> dict:
+    """The alert of the wire contract -> a clean dict, or Rejected with the reason."""
+    if not isinstance(obj, dict):
+        raise Rejected("NOT_AN_OBJECT", "an alert must be a JSON object")
+    for name in ("alert_id", "household_id", "division_code", "kind", "level", "hardship_score", "dimensions",
+                 "removal_score", "reasons", "policy_version", "model_version", "event_time", "emitted_at"):
+        if obj.get(name) is None:
+            raise Rejected("MISSING_FIELD", f"the alert has no {name!r}; see the wire contract in DESIGN.md", name)
+    kind = obj["kind"]
+    if kind not in labels.KINDS:
+        raise Rejected("BAD_KIND", f"kind must be one of {', '.join(labels.KINDS)}, not {kind!r}", "kind")
+    level = obj["level"]
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 4:
+        raise Rejected("BAD_LEVEL", f"level must be 1 (blue) to 4 (red), not {level!r}", "level")
+    dims = obj["dimensions"]
+    if not isinstance(dims, dict):
+        raise Rejected("BAD_DIMENSIONS", "dimensions must be an object of six scores", "dimensions")
+    dimensions = {name: _score(dims.get(name), f"dimensions.{name}") for name in DIMENSIONS}
+    reasons_in = obj["reasons"]
+    if not isinstance(reasons_in, list):
+        raise Rejected("BAD_REASONS", "reasons must be a list of {code, text, event_ids}", "reasons")
+    reasons = []
+    for i, reason in enumerate(reasons_in):
+        if not isinstance(reason, dict) or not isinstance(reason.get("code"), str) or not isinstance(reason.get("text"), str):
+            raise Rejected("BAD_REASONS", f"reasons[{i}] needs a code and a text", f"reasons[{i}]")
+        event_ids = reason.get("event_ids") or []
+        if not isinstance(event_ids, list) or not all(isinstance(e, str) for e in event_ids):
+            raise Rejected("BAD_REASONS", f"reasons[{i}].event_ids must be a list of strings", f"reasons[{i}].event_ids")
+        reasons.append({"code": reason["code"], "text": reason["text"], "event_ids": event_ids})
+    recusal = obj.get("recusal_staff_ids") or []
+    if not isinstance(recusal, list) or not all(isinstance(s, str) for s in recusal):
+        raise Rejected("BAD_RECUSAL", "recusal_staff_ids must be a list of staff ids", "recusal_staff_ids")
+    parse_time(obj["event_time"], "event_time")
+    parse_time(obj["emitted_at"], "emitted_at")
+    return {
+        "alert_id": parse_identifier(obj["alert_id"], "alert_id"),
+        "household_id": parse_identifier(obj["household_id"], "household_id"),
+        "division_code": parse_division_code(obj["division_code"]),
+        "kind": kind,
+        "level": level,
+        "hardship_score": _score(obj["hardship_score"], "hardship_score"),
+        "removal_score": _score(obj["removal_score"], "removal_score"),
+        "dimensions": dimensions,
+        "reasons": reasons,
+        "recusal_staff_ids": recusal,
+        "policy_version": str(obj["policy_version"])[:64],
+        "model_version": str(obj["model_version"])[:64],
+        "event_time": parse_iso(obj["event_time"]),
+        "emitted_at": parse_iso(obj["emitted_at"]),
+    }
+
+
+def by_alert_id(session: Session, alert_id: str) -> Alert | None:
+    return session.scalar(select(Alert).where(Alert.alert_id == alert_id))
+
+
+def upsert_alert(session: Session, obj: object, now: datetime) -> tuple[Alert, bool]:
+    """Insert or update one alert in the caller's transaction; returns (row, created)."""
+    clean = validate_alert(obj)
+    alert = by_alert_id(session, clean["alert_id"])
+    created = alert is None
+    if alert is None:
+        alert = Alert(**clean, received_at=now, updated_at=now, versions=1, status="new")
+        session.add(alert)
+        text = f"收到{labels.level(clean['level'])}{labels.kind(clean['kind'])}预警，困难指数 {clean['hardship_score']:.0f}"
+        session.add(TimelineEntry(alert_id=clean["alert_id"], at=now, what="received", text=text))
+        return alert, True
+    if clean["emitted_at"] < alert.emitted_at:
+        return alert, False  # an older version arriving late changes nothing
+    changed = any(getattr(alert, key) != value for key, value in clean.items() if key not in {"emitted_at"})
+    if clean["emitted_at"] == alert.emitted_at and not changed:
+        return alert, False  # the same message again (a replay)
+    before = alert.level
+    for key, value in clean.items():
+        setattr(alert, key, value)
+    alert.updated_at = now
+    alert.versions += 1
+    text = f"预警更新：{labels.level(before)} → {labels.level(alert.level)}，困难指数 {alert.hardship_score:.0f}"
+    session.add(TimelineEntry(alert_id=alert.alert_id, at=now, what="updated", text=text))
+    return alert, created

@@ -1,0 +1,385 @@
+"""The JSON API (/api/v1, OpenAPI at /api/v1/openapi.json): bearer tokens, masked by default, every change audited."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workbench import access, audit, exports, labels, queue, reveal, stats, tasks, triage, users, views
+from workbench.access import Actor
+from workbench.deps import client_of, session, workbench
+from workbench.errors import Forbidden, Invalid
+from workbench.tables import Alert, Decision, Task, TimelineEntry, User, Visit
+from workbench.timeutil import iso_cst, today_cst
+
+router = APIRouter(prefix="/api/v1", tags=["工作台接口"])
+_bearer = HTTPBearer(auto_error=False, description="POST /api/v1/token 取得的令牌")
+
+Text = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00]*$")]
+ShortText = Annotated[str, StringConstraints(max_length=128, pattern=r"^[^\x00]*$")]
+AlertNo = Annotated[int, Field(ge=1, le=2_147_483_647, description="预警序号 (the workbench's number of an alert)")]
+TaskId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+DivisionCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{11}$")]
+StreetCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{8}([0-9]{3})?$")]
+
+
+class TokenRequest(BaseModel):
+    username: ShortText
+    password: ShortText
+
+
+class DismissRequest(BaseModel):
+    reason: Text | None = Field(None, description="书面告知理由（必填，至少 4 个字）")
+
+
+class MergeRequest(BaseModel):
+    into: AlertNo | None = Field(None, description="合并到的预警序号（同一户）")
+    into_alert_id: ShortText | None = Field(None, description="或：合并到的预警 alert_id（线上契约编号）")
+
+
+class AssignRequest(BaseModel):
+    assignee: ShortText
+
+
+class ExtendRequest(BaseModel):
+    reason: Text | None = None
+
+
+class VisitRequest(BaseModel):
+    method: Literal["home_visit", "neighbour_interview", "letter_evidence"] = Field(
+        description="入户调查 home_visit / 邻里访问 neighbour_interview / 信函索证 letter_evidence")
+    finding: Text = Field(description="核查情况")
+    result: Literal["confirmed", "refuted"] = Field(description="核实属实 confirmed / 核实不属实 refuted")
+    reason: Text | None = Field(None, description="不属实时的书面告知理由")
+    new_coverage: Literal["none", "dibao", "tekun", "edge"] | None = None
+    contact_phone: ShortText | None = None
+    bank_card: ShortText | None = None
+
+
+class UserRequest(BaseModel):
+    username: ShortText
+    display_name: ShortText
+    role: Literal["bureau", "street", "officer", "verifier", "auditor", "admin"]
+    scopes: Annotated[list[DivisionCode], Field(min_length=1, max_length=20)]
+    password: ShortText
+    staff_id: ShortText | None = None
+
+
+class CalendarRequest(BaseModel):
+    working: bool
+    note: ShortText | None = None
+
+
+def api_actor(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+              db: Annotated[Session, Depends(session)]) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer" or len(credentials.credentials) > 256:
+        raise HTTPException(401, "需要登录令牌 (Authorization: Bearer <token>)", headers={"WWW-Authenticate": "Bearer"})
+    user = users.user_for_token(db, credentials.credentials, workbench(request).now())
+    if user is None:
+        raise HTTPException(401, "令牌无效或已过期", headers={"WWW-Authenticate": "Bearer"})
+    return users.actor_of(user)
+
+
+ActorDep = Annotated[Actor, Depends(api_actor)]
+DbDep = Annotated[Session, Depends(session)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _xlsx(content: bytes, name: str) -> Response:
+    return Response(content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/healthz", summary="健康检查", tags=["运维"])
+def healthz(db: DbDep) -> dict:
+    db.execute(select(1))
+    return {"status": "ok"}
+
+
+@router.post("/token", summary="登录取得令牌")
+def token(body: TokenRequest, request: Request, db: DbDep) -> dict:
+    wb = workbench(request)
+    now = wb.now()
+    user = users.authenticate(db, body.username, body.password, now, client_of(request))
+    wb.metrics.logins.labels("ok" if user else "failed").inc()
+    if user is None:
+        db.commit()
+        raise HTTPException(401, "用户名或密码错误")
+    value, expires = users.issue_token(db, user, now)
+    audit.record(db, users.actor_of(user), "token_issued", now, target_type="user", target_id=user.username,
+                 division_code=user.scopes[0], client=client_of(request))
+    db.commit()
+    return {"access_token": value, "token_type": "bearer", "expires_at": iso_cst(expires),
+            "user": views.user_view(user)}
+
+
+@router.get("/me", summary="当前用户")
+def me(actor: ActorDep, db: DbDep) -> dict:
+    user = db.scalar(select(User).where(User.username == actor.username))
+    return views.user_view(user)
+
+
+def _filters(kind, level, status, street, community) -> queue.Filters:  # noqa: ANN001
+    return queue.Filters(kind=kind, level=level, status=status, street=street, community=community)
+
+
+KindQ = Annotated[Literal["missed_coverage", "should_exit", "gradual_exit", "filed_relative_check"] | None, Query()]
+StatusQ = Annotated[Literal["open", "all", "new", "confirmed", "dismissed", "merged", "closed"] | None, Query()]
+LevelQ = Annotated[int | None, Query(ge=1, le=4)]
+StreetQ = Annotated[StreetCode | None, Query()]
+CommunityQ = Annotated[DivisionCode | None, Query()]
+LimitQ = Annotated[int, Query(ge=1, le=1000)]
+OffsetQ = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+@router.get("/alerts", summary="预警队列（按等级、困难指数排序）")
+def list_alerts(actor: ActorDep, db: DbDep, kind: KindQ = None, level: LevelQ = None, status: StatusQ = None,
+                street: StreetQ = None, community: CommunityQ = None, limit: LimitQ = 100, offset: OffsetQ = 0) -> dict:
+    rows, total = queue.list_alerts(db, actor, _filters(kind, level, status, street, community), limit, offset)
+    task_of = _tasks_by_alert(db, [a.alert_id for a in rows])
+    return {"total": total, "items": [views.alert_view(a, task_of.get(a.alert_id)) for a in rows]}
+
+
+def _tasks_by_alert(db: Session, alert_ids: list[str]) -> dict[str, Task]:
+    if not alert_ids:
+        return {}
+    return {t.alert_id: t for t in db.scalars(select(Task).where(Task.alert_id.in_(alert_ids)))}
+
+
+@router.get("/alerts/{number}", summary="预警详情：六维、原因、时间线")
+def get_alert(number: AlertNo, actor: ActorDep, db: DbDep) -> dict:
+    alert = queue.get_alert(db, actor, number)
+    task = db.scalar(select(Task).where(Task.alert_id == alert.alert_id))
+    entries = list(db.scalars(select(TimelineEntry).where(TimelineEntry.alert_id == alert.alert_id).order_by(TimelineEntry.id)))
+    decisions = list(db.scalars(select(Decision).where(Decision.alert_id == alert.alert_id).order_by(Decision.id)))
+    return dict(views.alert_view(alert, task), timeline=views.timeline_view(entries, alert),
+                decisions=[views.decision_view(d) for d in decisions])
+
+
+@router.post("/alerts/{number}/confirm", summary="研判确认（生成核查任务）")
+def confirm(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    now = wb.now()
+    task = triage.confirm(db, actor, number, now, wb.calendar(db), client_of(request))
+    db.commit()
+    wb.metrics.decisions.labels("confirmed").inc()
+    alert = queue.get_alert(db, actor, number)
+    return {"alert": views.alert_view(alert, task), "task": _task_views(db, [task], today_cst(now))[0]}
+
+
+@router.post("/alerts/{number}/dismiss", summary="研判排除（须书面理由）")
+def dismiss(number: AlertNo, body: DismissRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    alert = triage.dismiss(db, actor, number, body.reason, wb.now(), client_of(request))
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels("dismissed").inc()
+    return {"alert": views.alert_view(alert)}
+
+
+@router.post("/alerts/{number}/merge", summary="合并重复预警")
+def merge(number: AlertNo, body: MergeRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    alert = triage.merge(db, actor, number, body.into or body.into_alert_id, wb.now(), client_of(request))
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels("merged").inc()
+    return {"alert": views.alert_view(alert)}
+
+
+@router.post("/alerts/{number}/reveal", summary="查看明文户编号（记入审计）")
+def reveal_alert(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    result = reveal.reveal_alert(db, actor, number, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.reveals.inc()
+    return result
+
+
+def _task_views(db: Session, rows: list[Task], today: date) -> list[dict]:
+    alerts = {a.alert_id: a for a in db.scalars(select(Alert).where(Alert.alert_id.in_([t.alert_id for t in rows])))} \
+        if rows else {}
+    visits = {v.task_id: v for v in db.scalars(select(Visit).where(Visit.task_id.in_([t.id for t in rows])))} if rows else {}
+    names = {u.username: u for u in db.scalars(select(User).where(User.username.in_({t.assignee for t in rows if t.assignee})))} \
+        if rows else {}
+    return [views.task_view(t, alerts[t.alert_id], today, visits.get(t.id), names.get(t.assignee)) for t in rows]
+
+
+TaskStatusQ = Annotated[Literal["unassigned", "assigned", "done"] | None, Query()]
+
+
+@router.get("/tasks", summary="核查任务（逾期标出）")
+def list_tasks(actor: ActorDep, db: DbDep, request: Request, status: TaskStatusQ = None, overdue: bool = False,
+               limit: LimitQ = 200, offset: OffsetQ = 0) -> dict:
+    today = today_cst(workbench(request).now())
+    rows, total = tasks.list_tasks(db, actor, status, overdue, today, limit, offset)
+    items = _task_views(db, rows, today)
+    return {"total": total, "overdue": sum(1 for i in items if i["overdue"]), "items": items}
+
+
+@router.get("/tasks/{task_id}", summary="任务详情")
+def get_task(task_id: TaskId, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    task, alert = tasks.get_task(db, actor, task_id)
+    return _task_views(db, [task], today_cst(workbench(request).now()))[0] | {"alert": views.alert_view(alert, task)}
+
+
+@router.post("/tasks/{task_id}/assign", summary="分派任务（回避规则）")
+def assign(task_id: TaskId, body: AssignRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    task = tasks.assign(db, actor, task_id, body.assignee, wb.now(), client_of(request))
+    db.commit()
+    return _task_views(db, [task], today_cst(wb.now()))[0]
+
+
+@router.post("/tasks/{task_id}/extend", summary="延期至 45 个工作日")
+def extend(task_id: TaskId, body: ExtendRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    task = tasks.extend(db, actor, task_id, body.reason, wb.now(), wb.calendar(db), client_of(request))
+    db.commit()
+    return _task_views(db, [task], today_cst(wb.now()))[0]
+
+
+@router.post("/tasks/{task_id}/visit", summary="登记走访结果（结果发送至 hardship.outcomes）")
+def visit(task_id: TaskId, body: VisitRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    record = tasks.record_visit(db, actor, task_id, method=body.method, finding=body.finding, result=body.result,
+                                now=wb.now(), reason=body.reason, new_coverage=body.new_coverage,
+                                contact_phone=body.contact_phone, bank_card=body.bank_card, client=client_of(request))
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels(f"visit_{body.result}").inc()
+    return {"visit": views.visit_view(record)}
+
+
+@router.post("/tasks/{task_id}/reveal", summary="查看明文联系电话、银行卡号（记入审计）")
+def reveal_task(task_id: TaskId, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    result = reveal.reveal_task(db, actor, task_id, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.reveals.inc()
+    return result
+
+
+@router.get("/stats", summary="统计：预警、任务、逾期、走访时长、确认率")
+def get_stats(actor: ActorDep, db: DbDep, request: Request) -> dict:
+    if not access.allowed(actor.role, "stats.read"):
+        raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
+    figures = stats.figures(db, today_cst(workbench(request).now()), actor)
+    return stats_view(figures)
+
+
+def stats_view(figures: stats.Figures) -> dict:
+    return {
+        "open_alerts": [{"kind": k, "kind_label": labels.kind(k), "level": lv, "level_label": labels.level(lv), "count": n}
+                        for (k, lv), n in sorted(figures.open_alerts.items(), key=lambda item: (-item[0][1], item[0][0]))],
+        "tasks": {s: figures.tasks.get(s, 0) for s in labels.TASK_STATUSES},
+        "overdue_tasks": figures.overdue,
+        "visits": len(figures.visit_seconds),
+        "median_days_to_visit": figures.median_days_to_visit,
+        "confirmed_on_visit": figures.precision,
+        "by_kind": {k: {"confirmed": c, "visited": t, "precision": c / t if t else None}
+                    for k, (c, t) in sorted(figures.visits_by_kind.items())},
+    }
+
+
+def export_rows(db: Session, actor: Actor, what: str, today: date, filters: queue.Filters | None = None) -> list[dict]:
+    if not access.allowed(actor.role, "export"):
+        raise Forbidden("您的角色不能导出", "ROLE_FORBIDDEN")
+    if what == "queue":
+        rows, _ = queue.list_alerts(db, actor, filters or queue.Filters(), limit=100_000)
+        return [views.alert_view(a) for a in rows]
+    rows, _ = tasks.list_tasks(db, actor, limit=100_000)
+    return _task_views(db, rows, today)
+
+
+@router.get("/exports/queue.xlsx", summary="导出预警队列（脱敏 Excel）",
+            responses={200: {"content": {XLSX: {}}}})
+def export_queue(actor: ActorDep, db: DbDep, request: Request, kind: KindQ = None, level: LevelQ = None,
+                 status: StatusQ = None, street: StreetQ = None, community: CommunityQ = None) -> Response:
+    wb = workbench(request)
+    now = wb.now()
+    rows = export_rows(db, actor, "queue", today_cst(now), _filters(kind, level, status, street, community))
+    audit.record(db, actor, "export", now, target_type="queue", division_code=actor.scopes[0],
+                 detail={"rows": len(rows)}, client=client_of(request))
+    db.commit()
+    return _xlsx(exports.queue_xlsx(rows), "queue.xlsx")
+
+
+@router.get("/exports/tasks.xlsx", summary="导出核查任务（脱敏 Excel）", responses={200: {"content": {XLSX: {}}}})
+def export_tasks(actor: ActorDep, db: DbDep, request: Request) -> Response:
+    wb = workbench(request)
+    now = wb.now()
+    rows = export_rows(db, actor, "tasks", today_cst(now))
+    audit.record(db, actor, "export", now, target_type="tasks", division_code=actor.scopes[0],
+                 detail={"rows": len(rows)}, client=client_of(request))
+    db.commit()
+    return _xlsx(exports.tasks_xlsx(rows), "tasks.xlsx")
+
+
+ActionQ = Annotated[ShortText | None, Query()]
+
+
+@router.get("/audit", summary="审计日志（纪检只读）")
+def get_audit(actor: ActorDep, db: DbDep, action: ActionQ = None, who: ActionQ = None, limit: LimitQ = 200,
+              offset: OffsetQ = 0) -> dict:
+    if not access.allowed(actor.role, "audit.read"):
+        raise Forbidden("只有纪检监督人员可以查看审计日志", "ROLE_FORBIDDEN")
+    rows = audit.entries(db, actor, action=action, actor=who, limit=limit, offset=offset)
+    return {"items": [views.audit_view(e) for e in rows]}
+
+
+@router.get("/audit.xlsx", summary="导出审计日志", responses={200: {"content": {XLSX: {}}}})
+def export_audit(actor: ActorDep, db: DbDep, request: Request) -> Response:
+    if not access.allowed(actor.role, "audit.read"):
+        raise Forbidden("只有纪检监督人员可以导出审计日志", "ROLE_FORBIDDEN")
+    rows = [views.audit_view(e) for e in audit.entries(db, actor, limit=100_000)]
+    audit.record(db, actor, "audit_exported", workbench(request).now(), target_type="audit",
+                 division_code=actor.scopes[0], detail={"rows": len(rows)}, client=client_of(request))
+    db.commit()
+    return _xlsx(exports.audit_xlsx(rows), "audit.xlsx")
+
+
+@router.get("/users", summary="用户列表（系统管理员）")
+def list_users(actor: ActorDep, db: DbDep) -> dict:
+    return {"items": [views.user_view(u) for u in users.list_users(db, actor)]}
+
+
+@router.post("/users", summary="新建用户（系统管理员，限本辖区）", status_code=201)
+def create_user(body: UserRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    if not access.allowed(actor.role, "users.manage"):
+        raise Forbidden("只有系统管理员可以管理用户", "ROLE_FORBIDDEN")
+    user = users.create_user(db, actor, username=body.username, display_name=body.display_name, role=body.role,
+                             scopes=body.scopes, password=body.password, staff_id=body.staff_id,
+                             now=workbench(request).now())
+    db.commit()
+    return views.user_view(user)
+
+
+@router.get("/calendar", summary="节假日维护：管理员补充的日期")
+def get_calendar(actor: ActorDep, db: DbDep) -> dict:
+    if not access.allowed(actor.role, "calendar.manage"):
+        raise Forbidden("只有系统管理员可以维护节假日", "ROLE_FORBIDDEN")
+    from workbench.tables import CalendarDay
+
+    rows = db.scalars(select(CalendarDay).order_by(CalendarDay.day))
+    return {"items": [{"day": r.day.isoformat(), "working": r.working, "note": r.note, "updated_by": r.updated_by}
+                      for r in rows]}
+
+
+@router.put("/calendar/{day}", summary="设置某日为节假日或调休工作日")
+def put_calendar(day: date, body: CalendarRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    if not access.allowed(actor.role, "calendar.manage"):
+        raise Forbidden("只有系统管理员可以维护节假日", "ROLE_FORBIDDEN")
+    if not 2000 <= day.year <= 2100:
+        raise Invalid("日期须在 2000-2100 年之间", "BAD_DATE", "day")
+    from workbench import calendar_store
+
+    calendar_store.set_day(db, actor, day, body.working, body.note, workbench(request).now())
+    db.commit()
+    return {"day": day.isoformat(), "working": body.working, "note": body.note}

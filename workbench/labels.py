@@ -1,0 +1,87 @@
+"""Chinese labels (中文名称) of the workbench's domain words, for pages, exports and the API's `*_label` fields."""
+
+from __future__ import annotations
+
+KINDS = {
+    "missed_coverage": "漏保",
+    "should_exit": "应退",
+    "gradual_exit": "渐退",
+    "filed_relative_check": "备案核查",
+}
+LEVELS = {1: "蓝色", 2: "黄色", 3: "橙色", 4: "红色"}
+LEVEL_COLOURS = {1: "blue", 2: "yellow", 3: "orange", 4: "red"}
+ALERT_STATUSES = {
+    "new": "待研判",
+    "confirmed": "已确认·核查中",
+    "dismissed": "已排除",
+    "merged": "已合并",
+    "closed": "已办结",
+}
+TASK_STATUSES = {
+    "unassigned": "待分派",
+    "assigned": "待走访",
+    "done": "已完成",
+}
+ROLES = {
+    "bureau": "区民政局社会救助科",
+    "street": "街道（乡镇）",
+    "officer": "社区民政专干",
+    "verifier": "县级核查员",
+    "auditor": "纪检监督",
+    "admin": "系统管理员",
+}
+VISIT_METHODS = {
+    "home_visit": "入户调查",
+    "neighbour_interview": "邻里访问",
+    "letter_evidence": "信函索证",
+}
+VISIT_RESULTS = {
+    "confirmed": "核实属实",
+    "refuted": "核实不属实",
+}
+DECISIONS = {
+    "confirmed": "确认",
+    "dismissed": "排除",
+    "merged": "合并",
+}
+COVERAGES = {
+    "none": "无",
+    "dibao": "最低生活保障",
+    "tekun": "特困供养",
+    "edge": "低保边缘",
+}
+DIMENSIONS = {
+    "age_structure": "年龄结构",
+    "economic": "经济状况",
+    "health": "健康状况",
+    "disability": "残疾状况",
+    "employment": "就业状况",
+    "shock": "突发冲击",
+}
+AUDIT_ACTIONS = {
+    "login": "登录",
+    "login_failed": "登录失败",
+    "logout": "退出",
+    "token_issued": "签发接口令牌",
+    "alert_confirmed": "确认预警",
+    "alert_dismissed": "排除预警",
+    "alert_merged": "合并预警",
+    "task_assigned": "分派任务",
+    "task_extended": "延长期限",
+    "visit_recorded": "登记走访",
+    "reveal": "查看明文",
+    "export": "导出",
+    "user_created": "新建用户",
+    "user_updated": "修改用户",
+    "password_changed": "修改密码",
+    "calendar_changed": "修改节假日",
+    "audit_exported": "导出审计日志",
+}
+
+
+def kind(value: str) -> str:
+    return KINDS.get(value, value)
+
+
+def level(value: int) -> str:
+    return LEVELS.get(value, str(value))

@@ -1,0 +1,507 @@
+"""The server-rendered pages (中文界面): sign-in, queue, alert, tasks, the phone-sized visit form, statistics, audit, admin.
+
+Pages use a signed session cookie; every form carries the session's CSRF token and is refused without it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workbench import (
+    access,
+    audit,
+    calendar_store,
+    divisions,
+    exports,
+    labels,
+    queue,
+    reveal,
+    stats,
+    tasks,
+    triage,
+    users,
+    views,
+)
+from workbench.access import Actor
+from workbench.api import _task_views, export_rows, stats_view
+from workbench.deps import client_of, session, workbench
+from workbench.errors import Forbidden, Invalid, WorkbenchError
+from workbench.radar import radar_svg
+from workbench.tables import Alert, CalendarDay, Decision, Task, TimelineEntry, User
+from workbench.timeutil import show, today_cst
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).parent / "templates"))
+templates.env.globals.update(labels=labels, show=show)
+DbDep = Annotated[Session, Depends(session)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+NAV = (
+    ("queue.read", "/queue", "预警队列"),
+    ("task.read", "/tasks", "核查任务"),
+    ("stats.read", "/stats", "统计分析"),
+    ("audit.read", "/audit", "审计日志"),
+    ("users.manage", "/admin/users", "用户管理"),
+    ("calendar.manage", "/admin/calendar", "节假日维护"),
+)
+
+
+def _csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+def _check_csrf(request: Request, token: str | None) -> None:
+    expected = request.session.get("csrf")
+    if not expected or not token or not secrets.compare_digest(expected, token):
+        raise Forbidden("页面已过期或请求来源不明（CSRF 校验失败），请刷新后重试", "CSRF")
+
+
+def _actor(request: Request, db: Session) -> tuple[Actor, User]:
+    uid = request.session.get("uid")
+    user = db.get(User, uid) if isinstance(uid, int) else None
+    if user is None or not user.active:
+        request.session.pop("uid", None)
+        raise HTTPException(303, "请先登录", headers={"Location": "/login?next=" + quote(request.url.path)})
+    return users.actor_of(user), user
+
+
+def _render(request: Request, name: str, user: User | None, status_code: int = 200, **context) -> HTMLResponse:
+    actor = users.actor_of(user) if user else None
+    nav = [(href, text) for action, href, text in NAV if actor and access.allowed(actor.role, action)]
+    flash = request.session.pop("flash", None)
+    return templates.TemplateResponse(request, name, {"user": user, "actor": actor, "nav": nav, "csrf": _csrf(request),
+                                                      "flash": flash, "path": request.url.path, **context},
+                                      status_code=status_code)
+
+
+def _flash(request: Request, text: str, kind: str = "ok") -> None:
+    request.session["flash"] = {"text": text, "kind": kind}
+
+
+def _back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def error_page(request: Request, exc: WorkbenchError) -> Response:
+    with request.app.state.workbench.sessions() as db:
+        uid = request.session.get("uid")
+        user = db.get(User, uid) if isinstance(uid, int) else None
+        return _render(request, "error.html", user, status_code=exc.status, error=exc)
+
+
+# --- sign-in -----------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
+    return _render(request, "login.html", None, next=_safe_next(next))
+
+
+def _safe_next(target: str) -> str:
+    """Only a local path (no scheme, no //host, no control characters) may follow the sign-in."""
+    ok = target.startswith("/") and not target.startswith("//") and target != "/login" \
+        and all(ch.isprintable() and ch != "\\" for ch in target)
+    return target if ok else "/"
+
+
+@router.post("/login")
+def login(request: Request, db: DbDep, username: Annotated[str, Form(max_length=64)] = "",
+          password: Annotated[str, Form(max_length=128)] = "", csrf: Annotated[str, Form()] = "",
+          next: Annotated[str, Form()] = "/") -> Response:  # noqa: A002
+    _check_csrf(request, csrf)
+    wb = workbench(request)
+    user = users.authenticate(db, username, password, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.logins.labels("ok" if user else "failed").inc()
+    if user is None:
+        return _render(request, "login.html", None, status_code=401, error="用户名或密码错误", next=next)
+    request.session.clear()
+    request.session["uid"] = user.id
+    request.session["csrf"] = secrets.token_urlsafe(24)
+    return _back(_safe_next(next))
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
+    uid = request.session.get("uid")
+    user = db.get(User, uid) if isinstance(uid, int) else None
+    if user:
+        audit.record(db, users.actor_of(user), "logout", workbench(request).now(), target_type="user",
+                     target_id=user.username, division_code=user.scopes[0], client=client_of(request))
+        db.commit()
+    request.session.clear()
+    return _back("/login")
+
+
+@router.get("/")
+def home(request: Request, db: DbDep) -> Response:
+    actor, _ = _actor(request, db)
+    for action, href, _text in NAV:
+        if access.allowed(actor.role, action):
+            return _back(href)
+    return _back("/login")  # pragma: no cover - every role has a page
+
+
+# --- queue and alert ---------------------------------------------------------------------------
+
+
+def _query_filters(request: Request) -> queue.Filters:
+    q = request.query_params
+    level = q.get("level", "")
+    street = q.get("street", "").strip()
+    community = q.get("community", "").strip()
+    return queue.Filters(
+        kind=q.get("kind") if q.get("kind") in labels.KINDS else None,
+        level=int(level) if level in {"1", "2", "3", "4"} else None,
+        status=q.get("status") if q.get("status") in {"all", *labels.ALERT_STATUSES} else None,
+        street=street if street.isdigit() and len(street) in (9, 12) else None,
+        community=community if divisions.is_division_code(community) else None,
+    )
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(request: Request, db: DbDep, page: int = 1) -> Response:
+    actor, user = _actor(request, db)
+    filters = _query_filters(request)
+    page = max(1, min(page, 10_000))
+    rows, total = queue.list_alerts(db, actor, filters, limit=50, offset=(page - 1) * 50)
+    task_of = {t.alert_id: t for t in db.scalars(select(Task).where(Task.alert_id.in_([a.alert_id for a in rows])))}
+    items = [views.alert_view(a, task_of.get(a.alert_id)) for a in rows]
+    figures = stats.figures(db, today_cst(workbench(request).now()), actor)
+    by_level = {level: sum(n for (kind, lv), n in figures.open_alerts.items()
+                           if lv == level and access.kind_allowed(actor, kind)) for level in (4, 3, 2, 1)}
+    return _render(request, "queue.html", user, items=items, total=total, filters=filters, page=page, by_level=by_level,
+                   overdue=figures.overdue,
+                   pages=max(1, (total + 49) // 50), query=request.url.query)
+
+
+@router.get("/queue.xlsx")
+def queue_export(request: Request, db: DbDep) -> Response:
+    actor, _ = _actor(request, db)
+    now = workbench(request).now()
+    rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request))
+    audit.record(db, actor, "export", now, target_type="queue", division_code=actor.scopes[0], detail={"rows": len(rows)},
+                 client=client_of(request))
+    db.commit()
+    return Response(exports.queue_xlsx(rows), media_type=XLSX,
+                    headers={"Content-Disposition": 'attachment; filename="queue.xlsx"'})
+
+
+def _alert_context(db: Session, actor: Actor, alert: Alert) -> dict:
+    task = db.scalar(select(Task).where(Task.alert_id == alert.alert_id))
+    entries = list(db.scalars(select(TimelineEntry).where(TimelineEntry.alert_id == alert.alert_id).order_by(TimelineEntry.id)))
+    decisions = [views.decision_view(d) for d in
+                 db.scalars(select(Decision).where(Decision.alert_id == alert.alert_id).order_by(Decision.id))]
+    siblings = [a for a in db.scalars(select(Alert).where(Alert.household_id == alert.household_id,
+                                                           Alert.alert_id != alert.alert_id, Alert.status != "merged"))
+                if access.in_scope(actor, a.division_code)]
+    view = views.alert_view(alert, task)
+    return {"alert": view, "radar": radar_svg(view["dimensions"]), "timeline": views.timeline_view(entries, alert),
+            "decisions": decisions, "task": task, "siblings": [views.alert_view(a) for a in siblings],
+            "may_triage": alert.status == "new" and access.can(actor, "alert.triage", alert.division_code, kind=alert.kind,
+                                                                recusal_staff_ids=alert.recusal_staff_ids),
+            "may_reveal": access.can(actor, "personal.reveal", alert.division_code, kind=alert.kind,
+                                     recusal_staff_ids=alert.recusal_staff_ids) and view["household_provisional"],
+            "recused": access.recused(actor, alert.recusal_staff_ids)}
+
+
+@router.get("/alerts/{number}", response_class=HTMLResponse)
+def alert_page(number: int, request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    alert = queue.get_alert(db, actor, number)
+    return _render(request, "alert.html", user, **_alert_context(db, actor, alert))
+
+
+@router.post("/alerts/{number}/confirm")
+def alert_confirm(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    wb = workbench(request)
+    task = triage.confirm(db, actor, number, wb.now(), wb.calendar(db), client_of(request))
+    db.commit()
+    wb.metrics.decisions.labels("confirmed").inc()
+    assignee = db.scalar(select(User).where(User.username == task.assignee)) if task.assignee else None
+    who = assignee.display_name if assignee else "待分派"
+    _flash(request, f"已确认，生成核查任务 #{task.id}（承办人：{who}，期限 {task.due_date.isoformat()}）")
+    return _back(f"/alerts/{number}")
+
+
+@router.post("/alerts/{number}/dismiss")
+def alert_dismiss(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                  reason: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    try:
+        triage.dismiss(db, actor, number, reason, wb.now(), client_of(request))
+    except Invalid as exc:
+        db.rollback()
+        alert = queue.get_alert(db, actor, number)
+        return _render(request, "alert.html", user, status_code=422, form_error=exc.message, reason=reason,
+                       **_alert_context(db, actor, alert))
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels("dismissed").inc()
+    _flash(request, "已排除，理由已记录并将书面告知")
+    return _back(f"/alerts/{number}")
+
+
+@router.post("/alerts/{number}/merge")
+def alert_merge(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                into: Annotated[str, Form(max_length=12)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    wb = workbench(request)
+    target = int(into) if into.isdigit() and len(into) < 11 else None
+    merged = triage.merge(db, actor, number, target, wb.now(), client_of(request))
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels("merged").inc()
+    _flash(request, f"已合并至预警 #{target}（{views.alert_view(merged)['merged_into']}）")
+    return _back(f"/alerts/{number}")
+
+
+@router.post("/alerts/{number}/reveal", response_class=HTMLResponse)
+def alert_reveal(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    revealed = reveal.reveal_alert(db, actor, number, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.reveals.inc()
+    alert = queue.get_alert(db, actor, number)
+    return _render(request, "alert.html", user, revealed=revealed, **_alert_context(db, actor, alert))
+
+
+# --- tasks and the visit -----------------------------------------------------------------------
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+def tasks_page(request: Request, db: DbDep, status: str = "", overdue: str = "") -> Response:
+    actor, user = _actor(request, db)
+    today = today_cst(workbench(request).now())
+    wanted = status if status in labels.TASK_STATUSES else None
+    rows, total = tasks.list_tasks(db, actor, wanted, overdue == "1", today, limit=500)
+    items = _task_views(db, rows, today)
+    _, all_total = tasks.list_tasks(db, actor, None, True, today, limit=1)
+    return _render(request, "tasks.html", user, items=items, total=total, overdue_count=all_total, status=wanted or "",
+                   overdue=overdue == "1", today=today)
+
+
+@router.get("/tasks.xlsx")
+def tasks_export(request: Request, db: DbDep) -> Response:
+    actor, _ = _actor(request, db)
+    now = workbench(request).now()
+    rows = export_rows(db, actor, "tasks", today_cst(now))
+    audit.record(db, actor, "export", now, target_type="tasks", division_code=actor.scopes[0], detail={"rows": len(rows)},
+                 client=client_of(request))
+    db.commit()
+    return Response(exports.tasks_xlsx(rows), media_type=XLSX,
+                    headers={"Content-Disposition": 'attachment; filename="tasks.xlsx"'})
+
+
+def _task_context(db: Session, actor: Actor, task: Task, alert: Alert, today: date) -> dict:
+    view = _task_views(db, [task], today)[0]
+    candidates = [views.user_view(u) for u in tasks.eligible_assignees(db, alert)] \
+        if access.can(actor, "task.assign", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids) \
+        else []
+    return {"task": view, "alert": views.alert_view(alert, task), "candidates": candidates,
+            "may_visit": task.status == "assigned" and task.assignee == actor.username
+            and access.can(actor, "task.visit", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
+            "may_assign": bool(candidates) and task.status != "done",
+            "may_extend": task.status != "done" and not task.extended
+            and access.can(actor, "task.extend", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
+            "may_reveal": access.can(actor, "personal.reveal", task.division_code, kind=task.kind,
+                                     recusal_staff_ids=alert.recusal_staff_ids)
+            and (view["visit"] is not None or view["household_id"].startswith("person:"))}
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+def task_page(task_id: int, request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    task, alert = tasks.get_task(db, actor, task_id)
+    return _render(request, "task.html", user, **_task_context(db, actor, task, alert, today_cst(workbench(request).now())))
+
+
+@router.post("/tasks/{task_id}/visit")
+def task_visit(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+               method: Annotated[str, Form()] = "", finding: Annotated[str, Form(max_length=4000)] = "",
+               result: Annotated[str, Form()] = "", reason: Annotated[str, Form(max_length=4000)] = "",
+               new_coverage: Annotated[str, Form()] = "", contact_phone: Annotated[str, Form(max_length=32)] = "",
+               bank_card: Annotated[str, Form(max_length=32)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    try:
+        tasks.record_visit(db, actor, task_id, method=method, finding=finding, result=result, now=wb.now(),
+                           reason=reason, new_coverage=new_coverage or None, contact_phone=contact_phone,
+                           bank_card=bank_card, client=client_of(request))
+    except Invalid as exc:
+        db.rollback()
+        task, alert = tasks.get_task(db, actor, task_id)
+        return _render(request, "task.html", user, status_code=422, form_error=exc.message,
+                       form={"method": method, "finding": finding, "result": result, "reason": reason,
+                             "contact_phone": contact_phone, "bank_card": bank_card},
+                       **_task_context(db, actor, task, alert, today_cst(wb.now())))
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels(f"visit_{result}").inc()
+    _flash(request, "走访结果已登记并上报")
+    return _back(f"/tasks/{task_id}")
+
+
+@router.post("/tasks/{task_id}/assign")
+def task_assign(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                assignee: Annotated[str, Form(max_length=64)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    tasks.assign(db, actor, task_id, assignee, workbench(request).now(), client_of(request))
+    db.commit()
+    _flash(request, "任务已分派")
+    return _back(f"/tasks/{task_id}")
+
+
+@router.post("/tasks/{task_id}/extend")
+def task_extend(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                reason: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    wb = workbench(request)
+    tasks.extend(db, actor, task_id, reason, wb.now(), wb.calendar(db), client_of(request))
+    db.commit()
+    _flash(request, "已延期至 45 个工作日")
+    return _back(f"/tasks/{task_id}")
+
+
+@router.post("/tasks/{task_id}/reveal", response_class=HTMLResponse)
+def task_reveal(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    revealed = reveal.reveal_task(db, actor, task_id, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.reveals.inc()
+    task, alert = tasks.get_task(db, actor, task_id)
+    return _render(request, "task.html", user, revealed=revealed, **_task_context(db, actor, task, alert,
+                                                                                  today_cst(wb.now())))
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, db: DbDep) -> Response:
+    _, user = _actor(request, db)
+    return _render(request, "account.html", user)
+
+
+@router.post("/account", response_class=HTMLResponse)
+def account_change(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                   current: Annotated[str, Form(max_length=128)] = "", new: Annotated[str, Form(max_length=128)] = "",
+                   again: Annotated[str, Form(max_length=128)] = "") -> Response:
+    _check_csrf(request, csrf)
+    _, user = _actor(request, db)
+    try:
+        if new != again:
+            raise Invalid("两次输入的新密码不一致", "MISMATCH", "again")
+        users.change_password(db, user, current, new, workbench(request).now(), client_of(request))
+    except Invalid as exc:
+        db.rollback()
+        return _render(request, "account.html", user, status_code=422, form_error=exc.message)
+    db.commit()
+    _flash(request, "密码已修改")
+    return _back("/account")
+
+
+# --- statistics, audit, administration --------------------------------------------------------
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "stats.read"):
+        raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
+    figures = stats_view(stats.figures(db, today_cst(workbench(request).now()), actor))
+    return _render(request, "stats.html", user, figures=figures)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, db: DbDep, action: str = "", who: str = "") -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "audit.read"):
+        raise Forbidden("只有纪检监督人员可以查看审计日志", "ROLE_FORBIDDEN")
+    rows = audit.entries(db, actor, action=action or None, actor=who[:64] or None, limit=500)
+    return _render(request, "audit.html", user, items=[views.audit_view(e) for e in rows], action=action, who=who)
+
+
+@router.get("/audit.xlsx")
+def audit_export(request: Request, db: DbDep) -> Response:
+    actor, _ = _actor(request, db)
+    if not access.allowed(actor.role, "audit.read"):
+        raise Forbidden("只有纪检监督人员可以导出审计日志", "ROLE_FORBIDDEN")
+    rows = [views.audit_view(e) for e in audit.entries(db, actor, limit=100_000)]
+    audit.record(db, actor, "audit_exported", workbench(request).now(), target_type="audit",
+                 division_code=actor.scopes[0], detail={"rows": len(rows)}, client=client_of(request))
+    db.commit()
+    return Response(exports.audit_xlsx(rows), media_type=XLSX,
+                    headers={"Content-Disposition": 'attachment; filename="audit.xlsx"'})
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    return _render(request, "users.html", user, items=[views.user_view(u) for u in users.list_users(db, actor)])
+
+
+@router.post("/admin/users")
+def users_create(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                 username: Annotated[str, Form(max_length=64)] = "", display_name: Annotated[str, Form(max_length=64)] = "",
+                 role: Annotated[str, Form()] = "", scopes: Annotated[str, Form(max_length=400)] = "",
+                 password: Annotated[str, Form(max_length=128)] = "", staff_id: Annotated[str, Form(max_length=64)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    if not access.allowed(actor.role, "users.manage"):
+        raise Forbidden("只有系统管理员可以管理用户", "ROLE_FORBIDDEN")
+    users.create_user(db, actor, username=username, display_name=display_name, role=role,
+                      scopes=[s for s in scopes.replace("，", ",").replace(" ", ",").split(",") if s], password=password,
+                      staff_id=staff_id or None, now=workbench(request).now())
+    db.commit()
+    _flash(request, f"已创建用户 {username}")
+    return _back("/admin/users")
+
+
+@router.get("/admin/calendar", response_class=HTMLResponse)
+def calendar_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "calendar.manage"):
+        raise Forbidden("只有系统管理员可以维护节假日", "ROLE_FORBIDDEN")
+    rows = list(db.scalars(select(CalendarDay).order_by(CalendarDay.day)))
+    return _render(request, "calendar.html", user, items=rows)
+
+
+@router.post("/admin/calendar")
+def calendar_set(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "", day: Annotated[str, Form()] = "",
+                 kind: Annotated[str, Form()] = "holiday", note: Annotated[str, Form(max_length=128)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    if not access.allowed(actor.role, "calendar.manage"):
+        raise Forbidden("只有系统管理员可以维护节假日", "ROLE_FORBIDDEN")
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        raise Invalid("请填写日期 YYYY-MM-DD", "BAD_DATE", "day") from None
+    calendar_store.set_day(db, actor, when, kind == "workday", note or None, workbench(request).now())
+    db.commit()
+    _flash(request, f"已设置 {when.isoformat()} 为{'调休工作日' if kind == 'workday' else '节假日'}")
+    return _back("/admin/calendar")

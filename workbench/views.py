@@ -1,0 +1,121 @@
+"""Rows -> plain dicts for pages, API and exports, with personal data masked (脱敏) in one place."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from workbench import divisions, labels
+from workbench.masking import is_provisional, mask_bank_card, mask_household_id, mask_phone, mask_text
+from workbench.tables import Alert, AuditEntry, Decision, Task, TimelineEntry, User, Visit
+from workbench.timeutil import iso_cst
+
+
+def alert_view(alert: Alert, task: Task | None = None) -> dict:
+    return {
+        "number": alert.number,
+        "alert_id": mask_text(alert.alert_id),
+        "household_id": mask_household_id(alert.household_id),
+        "household_provisional": is_provisional(alert.household_id),
+        "division_code": alert.division_code,
+        "street_code": divisions.street_of(alert.division_code),
+        "kind": alert.kind,
+        "kind_label": labels.kind(alert.kind),
+        "level": alert.level,
+        "level_label": labels.level(alert.level),
+        "level_colour": labels.LEVEL_COLOURS.get(alert.level, "blue"),
+        "hardship_score": round(alert.hardship_score, 1),
+        "removal_score": round(alert.removal_score, 1),
+        "dimensions": {name: round(float(alert.dimensions.get(name, 0)), 1) for name in labels.DIMENSIONS},
+        "reasons": [{"code": r["code"], "text": mask_text(r["text"]), "event_ids": list(r.get("event_ids", []))}
+                    for r in alert.reasons],
+        "recusal_count": len(alert.recusal_staff_ids or []),
+        "status": alert.status,
+        "status_label": labels.ALERT_STATUSES.get(alert.status, alert.status),
+        "merged_into": mask_text(alert.merged_into),
+        "policy_version": alert.policy_version,
+        "model_version": alert.model_version,
+        "event_time": iso_cst(alert.event_time),
+        "emitted_at": iso_cst(alert.emitted_at),
+        "received_at": iso_cst(alert.received_at),
+        "updated_at": iso_cst(alert.updated_at),
+        "versions": alert.versions,
+        "task_id": task.id if task else None,
+    }
+
+
+def task_view(task: Task, alert: Alert, today: date, visit: Visit | None = None, assignee: User | None = None) -> dict:
+    overdue = task.status != "done" and today > task.due_date
+    return {
+        "task_id": task.id,
+        "alert_number": alert.number,
+        "alert_id": mask_text(task.alert_id),
+        "household_id": mask_household_id(alert.household_id),
+        "division_code": task.division_code,
+        "kind": task.kind,
+        "kind_label": labels.kind(task.kind),
+        "level": alert.level,
+        "level_label": labels.level(alert.level),
+        "level_colour": labels.LEVEL_COLOURS.get(alert.level, "blue"),
+        "assignee": task.assignee,
+        "assignee_name": assignee.display_name if assignee else None,
+        "status": task.status,
+        "status_label": labels.TASK_STATUSES.get(task.status, task.status),
+        "start_date": task.start_date.isoformat(),
+        "due_date": task.due_date.isoformat(),
+        "due_provisional": task.due_provisional,
+        "due_label": task.due_date.isoformat() + ("（暂定）" if task.due_provisional else ""),
+        "extended": task.extended,
+        "overdue": overdue,
+        "days_overdue": (today - task.due_date).days if overdue else 0,
+        "created_by": task.created_by,
+        "created_at": iso_cst(task.created_at),
+        "done_at": iso_cst(task.done_at),
+        "visit": visit_view(visit) if visit else None,
+    }
+
+
+def visit_view(visit: Visit) -> dict:
+    return {
+        "method": visit.method,
+        "method_label": labels.VISIT_METHODS.get(visit.method, visit.method),
+        "finding": mask_text(visit.finding),
+        "result": visit.result,
+        "result_label": labels.VISIT_RESULTS.get(visit.result, visit.result),
+        "reason": mask_text(visit.reason),
+        "new_coverage": visit.new_coverage,
+        "contact_phone": mask_phone(visit.contact_phone),
+        "bank_card": mask_bank_card(visit.bank_card),
+        "recorded_by": visit.recorded_by,
+        "recorded_at": iso_cst(visit.recorded_at),
+        "outcome_id": visit.outcome_id,
+    }
+
+
+def timeline_view(entries: list[TimelineEntry], alert: Alert) -> list[dict]:
+    """Decisions and versions from the workbench, and the departments' events named by the reasons."""
+    items = [{"at": iso_cst(e.at), "what": e.what, "text": mask_text(e.text), "actor": e.actor} for e in entries]
+    for reason in alert.reasons:
+        for event_id in reason.get("event_ids", []):
+            items.append({"at": iso_cst(alert.event_time), "what": "event",
+                          "text": f"部门数据 {event_id}：{mask_text(reason['text'])}", "actor": None})
+    items.sort(key=lambda item: (item["at"] or "", item["what"] != "event"))
+    return items
+
+
+def decision_view(decision: Decision) -> dict:
+    return {"decision": decision.decision, "decision_label": labels.DECISIONS.get(decision.decision, decision.decision),
+            "reason": mask_text(decision.reason), "merged_into": mask_text(decision.merged_into),
+            "decided_by": decision.decided_by, "decided_at": iso_cst(decision.decided_at)}
+
+
+def user_view(user: User) -> dict:
+    return {"username": user.username, "display_name": user.display_name, "role": user.role,
+            "role_label": labels.ROLES.get(user.role, user.role), "scopes": list(user.scopes),
+            "staff_id": user.staff_id, "active": user.active}
+
+
+def audit_view(entry: AuditEntry) -> dict:
+    return {"id": entry.id, "at": iso_cst(entry.at), "actor": entry.actor, "role": entry.role, "action": entry.action,
+            "action_label": labels.AUDIT_ACTIONS.get(entry.action, entry.action), "target_type": entry.target_type,
+            "target_id": mask_text(entry.target_id), "division_code": entry.division_code,
+            "detail": mask_text(entry.detail), "client": entry.client}
