@@ -133,9 +133,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
                 disability_score = max(disability_score, 30.0)
         bills = facts.get("bills")
         if bills:
-            person_oop = 0.0
-            for entry in bills.values():
-                person_oop += entry[1]
+            person_oop = F.out_of_pocket(facts)
             oop_total += person_oop
             if person_oop > policy.oop_line_yuan:
                 over_line.append((person_id, person_oop, sorted(bills)))

@@ -2,6 +2,7 @@
 
 A person's facts are a plain dict; each key is present only when known:
   bills    {event_id: [t, out_of_pocket_yuan]}      medical bills in the trailing window (个人自付)
+  oop      the sum of the bills' out-of-pocket yuan, kept in step with them
   hosp     {event_id: [t, serious_illness]}         hospitalisations in the trailing window
   dis      [t, event_id, category, grade]           the latest disability certificate (残疾证)
   death    [t, event_id]
@@ -64,7 +65,17 @@ def _window_add(facts: dict, key: str, event_id: str, entry: list, cap: int | No
             new[key + "_floor"] = [store[stale][0], stale]
             del store[stale]
     new[key] = store
+    if key == "bills":
+        new["oop"] = _bills_total(store)
     return new
+
+
+def _bills_total(bills: dict) -> float:
+    """The running out-of-pocket total kept beside the bills (`oop`), so readers need not re-add them."""
+    total = 0.0
+    for entry in bills.values():
+        total += entry[1]
+    return total
 
 
 def _set_latest(facts: dict, key: str, entry: list) -> dict:
@@ -172,6 +183,8 @@ def prune(facts: dict, policy: Policy, as_of: int) -> dict:
                 new[key] = kept
             else:
                 del new[key]
+            if key == "bills":
+                new["oop"] = _bills_total(kept)
     return new
 
 
@@ -195,6 +208,10 @@ def merge(first: dict, second: dict) -> dict:
             merged[key] = value
         elif key in ("bills", "hosp", "assets", "disaster", "hotline"):
             merged[key] = {**mine, **value}
+            if key == "bills":
+                merged["oop"] = _bills_total(merged[key])
+        elif key == "oop":
+            continue  # recomputed with the bills
         elif key == "income":
             combined = {entry[1]: entry for entry in [*mine, *value]}
             merged[key] = sorted(combined.values(), key=lambda item: (item[0], item[1]))[-INCOME_FACTS_KEPT:]
@@ -245,8 +262,6 @@ def is_unemployed(facts: dict) -> bool:
     return True
 
 
-def out_of_pocket(facts: dict) -> tuple[float, list[str]]:
-    bills = facts.get("bills")
-    if not bills:
-        return 0.0, []
-    return sum(entry[1] for entry in bills.values()), sorted(bills)
+def out_of_pocket(facts: dict) -> float:
+    """Out-of-pocket medical costs of the person in the window (个人自付)."""
+    return facts.get("oop", 0.0)

@@ -165,8 +165,7 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
     if covered:
         return False
     if event_type == "medical_bill":
-        bills = person.get("bills") or {}
-        if sum(entry[1] for entry in bills.values()) > policy.oop_line_yuan:
+        if F.out_of_pocket(person) > policy.oop_line_yuan:
             return False
         if person is before["facts"].get(event["person_id"]):
             return True  # nothing added
@@ -247,8 +246,9 @@ def apply_roster(state: dict | None, record: dict, policy: Policy, carried_facts
     new["members"] = {m["person_id"]: [m["birth_date"], m["relation"]] for m in record["members"]}
     kept = {pid: facts for pid, facts in state["facts"].items() if pid in new["members"]}
     for person_id, facts in (carried_facts or {}).items():
-        if person_id in new["members"] and person_id not in kept and facts:
-            kept[person_id] = facts
+        if person_id in new["members"] and facts:
+            # what another household learnt of the person since (a death, a bill) joins what we knew
+            kept[person_id] = F.merge(kept[person_id], facts) if person_id in kept else facts
     new["facts"] = kept
     if filed is not None:
         new["filed"] = {pid: list(ids) for pid, ids in filed.items() if pid in new["members"] and ids}

@@ -136,3 +136,17 @@ def test_shortcut_changes_nothing(pair):
     """Skipping the assessment of provably quiet events gives exactly the alerts of the full path."""
     _, with_copies = pair
     assert alerts_of(with_copies, shortcut=True) == alerts_of(with_copies, shortcut=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(inputs_with_redeliveries())
+def test_running_out_of_pocket_total_matches_the_bills(pair):
+    """The `oop` total kept beside each person's bills always equals their sum."""
+    _, with_copies = pair
+    monitor = Monitor()
+    for stream, record in with_copies:
+        monitor.feed(stream, VALIDATORS[stream](record))
+    for state in monitor.households.values():
+        for facts in state["facts"].values():
+            bills = facts.get("bills") or {}
+            assert abs(facts.get("oop", 0.0) - sum(entry[1] for entry in bills.values())) < 1e-6

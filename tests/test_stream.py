@@ -70,14 +70,14 @@ def test_killed_worker_resumes_with_its_tables_and_raises_no_duplicate(broker, t
         before_kill = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=4)
     finally:
         worker.kill()
-    restarted = WorkerProcess(broker.url, tmp_path / "w2", tmp_path / "worker2.log")
+    restarted = WorkerProcess(broker.url, tmp_path / "w2", tmp_path / "worker2.log", loglevel="info")
     try:
         # after the restart, an event for a person outside the roster proves the index survived too
         outsider = make_resident_id("420106", date(1951, 5, 5), 901)
         late = {"event_id": "late-1", "source": "medical_insurance", "type": "medical_bill", "person_id": outsider,
                 "occurred_at": "2026-05-20T09:00:00+08:00", "attributes": {"out_of_pocket_yuan": 32000}}
         send_all(prod, "hardship.events", [*events[half:], late], "person_id")
-        restarted.wait_for("hardship_events_total", len(events) - half + 1, timeout=180)
+        restarted.wait_for("hardship_events_total", len(events) - half + 1, timeout=300)
         streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=6)
     finally:
         restarted.stop()
