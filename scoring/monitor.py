@@ -11,6 +11,18 @@ from scoring import household as H
 from scoring.policy import Policy, load_policy
 
 
+def supersedes(filing: dict, applied: dict | None) -> bool:
+    """Whether a filing replaces the one applied for its staff member: not the same again, not older
+    (ties of time broken by content, so that any delivery order ends with the same filing)."""
+    if applied is None:
+        return True
+    if applied["relative_person_ids"] == filing["relative_person_ids"] and applied.get("t") == filing.get("t"):
+        return False
+    if applied.get("t") is not None and filing.get("t") is not None:
+        return (filing["t"], filing["relative_person_ids"]) > (applied["t"], applied["relative_person_ids"])
+    return True
+
+
 class Monitor:
     def __init__(self, policy: Policy | None = None, shortcut: bool = True) -> None:
         self.policy = policy or load_policy()
@@ -62,13 +74,9 @@ class Monitor:
         """A validated close-relative filing; households of the relatives are checked again."""
         staff_id = record["staff_id"]
         old = self.filings.get(staff_id)
+        if not supersedes(record, old):
+            return []
         if old is not None:
-            if old["relative_person_ids"] == record["relative_person_ids"] and old.get("t") == record.get("t"):
-                return []
-            if old.get("t") is not None and record.get("t") is not None and (
-                (record["t"], record["relative_person_ids"]) < (old["t"], old["relative_person_ids"])
-            ):
-                return []  # older than the filing applied (ties broken by content)
             for person_id in old["relative_person_ids"]:
                 staff = self.filed_by_person.get(person_id)
                 if staff is not None:

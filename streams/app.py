@@ -33,6 +33,7 @@ from models.validation import (
     validate_registry,
 )
 from scoring import household as H
+from scoring.monitor import supersedes
 from scoring.policy import Policy, load_policy
 from streams import metrics
 from streams.config import (
@@ -169,67 +170,48 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     # -- sources --------------------------------------------------------------------------------
 
-    @app.agent(events_topic)
-    async def events_agent(stream):
+    async def valid(stream, name: str, validate):
+        """(event, record) for each valid message of a batch; the rest go to the dead-letter topic."""
         async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
-            started = time.perf_counter()
             for event in batch:
                 try:
-                    record = validate_event(decode(event))
+                    record = validate(decode(event))
                 except Rejected as exc:
-                    await reject("events", event, exc)
+                    await reject(name, event, exc)
                     continue
-                metrics.event_counter(record["source"], record["type"]).inc()
-                person_id = record["person_id"]
-                entry = persons.get(person_id)
-                household_id = entry["h"] if entry and entry.get("h") else H.PROVISIONAL_PREFIX + person_id
-                await to_household(household_id, {"op": "event", "event": record, "ingest": event.message.timestamp})
-            metrics.BATCH_SECONDS.labels("events").observe(time.perf_counter() - started)
+                yield event, record
+
+    @app.agent(events_topic)
+    async def events_agent(stream):
+        async for event, record in valid(stream, "events", validate_event):
+            metrics.event_counter(record["source"], record["type"]).inc()
+            person_id = record["person_id"]
+            entry = persons.get(person_id)
+            household_id = entry["h"] if entry and entry.get("h") else H.PROVISIONAL_PREFIX + person_id
+            await to_household(household_id, {"op": "event", "event": record, "ingest": event.message.timestamp})
 
     @app.agent(registry_topic)
     async def registry_agent(stream):
-        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
-            for event in batch:
-                try:
-                    record = validate_registry(decode(event))
-                except Rejected as exc:
-                    await reject("registry", event, exc)
-                    continue
-                await to_household(record["household_id"], {"op": "registry", "record": record})
+        async for _event, record in valid(stream, "registry", validate_registry):
+            await to_household(record["household_id"], {"op": "registry", "record": record})
 
     @app.agent(outcomes_topic)
     async def outcomes_agent(stream):
-        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
-            for event in batch:
-                try:
-                    record = validate_outcome(decode(event))
-                except Rejected as exc:
-                    await reject("outcomes", event, exc)
-                    continue
-                await to_household(record["household_id"], {"op": "outcome", "outcome": record})
+        async for _event, record in valid(stream, "outcomes", validate_outcome):
+            await to_household(record["household_id"], {"op": "outcome", "outcome": record})
 
     @app.agent(filings_topic)
     async def filings_agent(stream):
-        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
-            for event in batch:
-                try:
-                    record = validate_filing(decode(event))
-                except Rejected as exc:
-                    await reject("filings", event, exc)
-                    continue
-                staff_id = record["staff_id"]
-                old = filings.get(staff_id)
-                if old is not None and (
-                    (old["relative_person_ids"] == record["relative_person_ids"] and old.get("t") == record.get("t"))
-                    or (old.get("t") is not None and record.get("t") is not None
-                        and (record["t"], record["relative_person_ids"]) < (old["t"], old["relative_person_ids"]))
-                ):
-                    continue  # the same filing again, or an older one
-                filings[staff_id] = record
-                new_relatives = set(record["relative_person_ids"])
-                for person_id in sorted(new_relatives | set(old["relative_person_ids"] if old else ())):
-                    await to_person(person_id, {"op": "filing", "staff_id": staff_id, "on": person_id in new_relatives,
-                                                "at": record.get("filed_at")})
+        async for _event, record in valid(stream, "filings", validate_filing):
+            staff_id = record["staff_id"]
+            old = filings.get(staff_id)
+            if not supersedes(record, old):
+                continue  # the same filing again, or an older one
+            filings[staff_id] = record
+            new_relatives = set(record["relative_person_ids"])
+            for person_id in sorted(new_relatives | set(old["relative_person_ids"] if old else ())):
+                await to_person(person_id, {"op": "filing", "staff_id": staff_id, "on": person_id in new_relatives,
+                                            "at": record.get("filed_at")})
 
     # -- persons: the person -> household index and filed staff ---------------------------------
 

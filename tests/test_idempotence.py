@@ -102,12 +102,15 @@ def inputs_with_redeliveries(draw):
     return inputs, with_copies
 
 
-def alerts_of(inputs, shortcut: bool = True) -> list[dict]:
-    monitor = Monitor(shortcut=shortcut)
+def feed_all(monitor: Monitor, inputs) -> list[dict]:
     out = []
     for stream, record in inputs:
         out.extend(monitor.feed(stream, VALIDATORS[stream](record)))
     return out
+
+
+def alerts_of(inputs, shortcut: bool = True) -> list[dict]:
+    return feed_all(Monitor(shortcut=shortcut), inputs)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -122,12 +125,8 @@ def test_redelivered_inputs_change_no_alert(pair):
 def test_a_full_replay_after_the_stream_raises_nothing_new(pair):
     inputs, _ = pair
     monitor = Monitor()
-    for stream, record in inputs:
-        monitor.feed(stream, VALIDATORS[stream](record))
-    again = []
-    for stream, record in inputs:
-        again.extend(monitor.feed(stream, VALIDATORS[stream](record)))
-    assert again == []
+    feed_all(monitor, inputs)
+    assert feed_all(monitor, inputs) == []
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,8 +143,7 @@ def test_running_out_of_pocket_total_matches_the_bills(pair):
     """The `oop` total kept beside each person's bills always equals their sum."""
     _, with_copies = pair
     monitor = Monitor()
-    for stream, record in with_copies:
-        monitor.feed(stream, VALIDATORS[stream](record))
+    feed_all(monitor, with_copies)
     for state in monitor.households.values():
         for facts in state["facts"].values():
             bills = facts.get("bills") or {}
