@@ -92,7 +92,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
     hotline_events: list[str] = []
     jailed: list[tuple[str, list]] = []
     unemployed_people: list[tuple[str, list]] = []
-    over_line: list[tuple[str, float, list[str]]] = []
+    over_line: list[tuple[str, float, dict]] = []  # (person, out-of-pocket, the bills behind it)
     assets: list[tuple[str, str, list]] = []
     servants: list[tuple[str, list]] = []
     pensions: list[tuple[str, list]] = []
@@ -136,7 +136,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
             person_oop = F.out_of_pocket(facts)
             oop_total += person_oop
             if person_oop > policy.oop_line_yuan:
-                over_line.append((person_id, person_oop, sorted(bills)))
+                over_line.append((person_id, person_oop, bills))
             members_with_bills.append(person_id)
         hosp = facts.get("hosp")
         if hosp:

@@ -59,14 +59,16 @@ def _window_add(facts: dict, key: str, event_id: str, entry: list, cap: int | No
     store = dict(store) if store else {}
     store[event_id] = entry
     new = dict(facts)
+    evicted = False
     if cap is not None and len(store) > cap:  # keep the newest `cap` entries
         ordered = sorted(store, key=lambda eid: (store[eid][0], eid))
         for stale in ordered[: len(store) - cap]:
             new[key + "_floor"] = [store[stale][0], stale]
             del store[stale]
+        evicted = True
     new[key] = store
     if key == "bills":
-        new["oop"] = _bills_total(store)
+        new["oop"] = _bills_total(store) if evicted else facts.get("oop", 0.0) + entry[1]
     return new
 
 

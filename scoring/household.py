@@ -25,6 +25,7 @@ from scoring import facts as F
 from scoring.assess import Assessment, assess, household_income_yuan
 from scoring.facts import DAY
 from scoring.policy import Policy
+from scoring.reasons import resolved
 
 PROVISIONAL_PREFIX = "person:"
 ALERT_KINDS = ("missed_coverage", "should_exit", "gradual_exit", "filed_relative_check")
@@ -445,7 +446,7 @@ def _alert(state: dict, kind: str, episode: int, level: int, reasons: list[dict]
         "hardship_score": assessment.hardship_score,
         "dimensions": dict(assessment.dimensions),
         "removal_score": assessment.removal_score,
-        "reasons": reasons,
+        "reasons": [resolved(item) for item in reasons],
         "policy_version": policy.version,
         "model_version": policy.model_version,
         "event_time": event_time,

@@ -70,5 +70,12 @@ def yuan(amount: float) -> str:
     return f"{amount:,.0f}元"
 
 
-def reason(code: str, text: str, event_ids: list[str] | tuple[str, ...] = ()) -> dict:
-    return {"code": code, "text": text, "event_ids": sorted(set(event_ids))}
+def reason(code: str, text: str, event_ids=()) -> dict:
+    """A reason; `event_ids` may be any iterable of ids (a window's dict too), sorted only by `resolved`
+    when the reason is sent, since most assessments send nothing."""
+    return {"code": code, "text": text, "event_ids": event_ids}
+
+
+def resolved(item: dict) -> dict:
+    """The reason as it travels in an alert: event ids sorted and unique."""
+    return {"code": item["code"], "text": item["text"], "event_ids": sorted(set(item["event_ids"]))}
