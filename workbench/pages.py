@@ -448,13 +448,8 @@ def audit_page(request: Request, db: DbDep, action: str = "", who: str = "") -> 
 @router.get("/audit.xlsx")
 def audit_export(request: Request, db: DbDep) -> Response:
     actor, _ = _actor(request, db)
-    if not access.allowed(actor.role, "audit.read"):
-        raise Forbidden("只有纪检监督人员可以导出审计日志", "ROLE_FORBIDDEN")
-    rows = [views.audit_view(e) for e in audit.entries(db, actor, limit=100_000)]
-    audit.record(db, actor, "audit_exported", workbench(request).now(), target_type="audit",
-                 division_code=actor.scopes[0], detail={"rows": len(rows)}, client=client_of(request))
-    db.commit()
-    return Response(exports.audit_xlsx(rows), media_type=XLSX,
+    workbook = exports.audit_export(db, actor, workbench(request).now(), client_of(request))
+    return Response(workbook, media_type=XLSX,
                     headers={"Content-Disposition": 'attachment; filename="audit.xlsx"'})
 
 
