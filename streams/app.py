@@ -179,6 +179,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                 except Rejected as exc:
                     await reject(name, event, exc)
                     continue
+                stream._set_current_event(event)  # table writes land in this event's partition
                 yield event, record
 
     @app.agent(events_topic)
@@ -219,8 +220,10 @@ def create_app(settings: StreamSettings) -> faust.App:
     async def persons_agent(stream):
         async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
             touched: dict[str, dict] = {}
+            last_event: dict[str, object] = {}
             for event in batch:
                 person_id = _key(event)
+                last_event[person_id] = event
                 op = json.loads(event.message.value)
                 entry = touched.get(person_id) or persons.get(person_id) or {"h": None, "filed": []}
                 entry = dict(entry)
@@ -249,6 +252,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                                                             "staff_ids": entry["filed"], "at": op.get("at")})
                 touched[person_id] = entry
             for person_id, entry in touched.items():
+                stream._set_current_event(last_event[person_id])  # as in the households agent
                 persons[person_id] = entry
             metrics.PERSON_UPDATES.inc(len(batch))
 
@@ -259,8 +263,10 @@ def create_app(settings: StreamSettings) -> faust.App:
         async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
             started = time.perf_counter()
             touched: dict[str, dict | None] = {}
+            last_event: dict[str, object] = {}
             for event in batch:
                 household_id = _key(event)
+                last_event[household_id] = event
                 op = json.loads(event.message.value)
                 state = touched[household_id] if household_id in touched else households.get(household_id)
                 state, alerts = await apply_op(household_id, state, op)
@@ -269,6 +275,10 @@ def create_app(settings: StreamSettings) -> faust.App:
                 if alerts:
                     await send_alerts(alerts, op.get("ingest"))
             for household_id, state in touched.items():
+                # One write per key per batch, made in the context of that key's last event: the
+                # RocksDB store files a write under the current event's partition, which is the key's
+                # own (the internal topic and the table are partitioned alike).
+                stream._set_current_event(last_event[household_id])
                 if state is None:
                     if household_id in households:
                         del households[household_id]

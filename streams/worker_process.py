@@ -22,13 +22,14 @@ HARDSHIP = str(Path(sys.executable).with_name("hardship"))
 class WorkerProcess:
     """`hardship worker` in its own process group, with its metrics port."""
 
-    def __init__(self, broker_url: str, data_dir: Path, log_path: Path, loglevel: str = "warning") -> None:
+    def __init__(self, broker_url: str, data_dir: Path, log_path: Path, loglevel: str = "warning",
+                 store: str = "memory://") -> None:
         self.port = free_port()
         self.log_path = log_path
         env = dict(os.environ, HARDSHIP_DATA_DIR=str(data_dir))
         self.process = subprocess.Popen(
             [HARDSHIP, "worker", "--broker", broker_url, "--tansu", "--metrics-port", str(self.port),
-             "--loglevel", loglevel],
+             "--loglevel", loglevel, "--store", store],
             env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
         )
 

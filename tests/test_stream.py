@@ -87,3 +87,21 @@ def test_killed_worker_resumes_with_its_tables_and_raises_no_duplicate(broker, t
     # no alert sent twice at the same level: the restored tables knew what was already raised
     pairs = [(alert["alert_id"], alert["level"]) for alert in streamed]
     assert len(pairs) == len(set(pairs))
+
+
+def test_rocksdb_store_gives_the_same_alerts_and_keeps_state_on_disk(broker, tmp_path):
+    sim = generate(households=120, days=90, seed=13)
+    events = list(sim.events)
+    data_dir = tmp_path / "worker"
+    worker = WorkerProcess(broker.url, data_dir, tmp_path / "worker.log", store="rocksdb://")
+    try:
+        prod = producer(broker.bootstrap)
+        load_roster(worker, prod, sim)
+        send_all(prod, "hardship.events", events, "person_id")
+        worker.wait_for("hardship_events_total", len(events))
+        streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=5)
+    finally:
+        worker.stop()
+    expected = replay_alerts(("registry", sim.registry), ("filings", sim.filings), ("events", events))
+    assert outcome_of(streamed) == outcome_of(expected)
+    assert any(path.is_dir() and "households" in path.name for path in (data_dir / "faust").rglob("*"))
