@@ -26,28 +26,6 @@ from __future__ import annotations
 from scoring.policy import Policy
 
 DAY = 86_400
-
-# The windowed stores of a person's facts, the policy window that bounds each, and the events that fill them.
-WINDOWED_STORES = {
-    "bills": "medical_window_days",
-    "hosp": "medical_window_days",
-    "assets": "asset_days",
-    "disaster": "shock_days",
-    "hotline": "shock_days",
-}
-STORE_OF_EVENT = {
-    "medical_bill": "bills",
-    "hospitalization": "hosp",
-    "property_acquired": "assets",
-    "vehicle_acquired": "assets",
-    "business_registered": "assets",
-    "disaster": "disaster",
-    "hotline_request": "hotline",
-}
-
-
-def window_days(store: str, policy: Policy) -> int:
-    return getattr(policy, WINDOWED_STORES[store])
 INCOME_FACTS_KEPT = 8
 
 _LATEST_KEYS = {
@@ -147,21 +125,16 @@ def apply_event(facts: dict, event: dict, policy: Policy, as_of: int) -> dict:
     t = event["t"]
     event_id = event["event_id"]
     attributes = event["attributes"]
-    store = STORE_OF_EVENT.get(event_type)
-    if store is not None:
-        if t < as_of - window_days(store, policy) * DAY:
-            return facts  # already out of the window: a late or redelivered event counts for nothing
-        if store == "bills":
-            entry, cap = [t, float(attributes["out_of_pocket_yuan"])], policy.max_bills_per_person
-        elif store == "hosp":
-            entry, cap = [t, bool(attributes.get("serious_illness", False))], 50
-        elif store == "assets":
-            entry, cap = [t, _ASSET_TYPES[event_type], float(attributes.get("value_yuan") or 0.0)], 20
-        elif store == "disaster":
-            entry, cap = [t, float(attributes["loss_yuan"])], 20
-        else:
-            entry, cap = [t, attributes["channel"]], 20
-        return _window_add(facts, store, event_id, entry, cap)
+    if event_type == "medical_bill":
+        if t < as_of - policy.medical_window_days * DAY:
+            return facts
+        return _window_add(
+            facts, "bills", event_id, [t, float(attributes["out_of_pocket_yuan"])], policy.max_bills_per_person
+        )
+    if event_type == "hospitalization":
+        if t < as_of - policy.medical_window_days * DAY:
+            return facts
+        return _window_add(facts, "hosp", event_id, [t, bool(attributes.get("serious_illness", False))], 50)
     key = _LATEST_KEYS.get(event_type)
     if key is not None:
         facts = _set_latest(facts, key, [t, event_id])
@@ -174,17 +147,36 @@ def apply_event(facts: dict, event: dict, policy: Policy, as_of: int) -> dict:
         return _add_income(facts, [t, event_id, kind, float(attributes[attribute])])
     if event_type == "disability_certified":
         return _set_latest(facts, "dis", [t, event_id, attributes["category"], int(attributes["grade"])])
+    asset = _ASSET_TYPES.get(event_type)
+    if asset is not None:
+        if t < as_of - policy.asset_days * DAY:
+            return facts
+        return _window_add(facts, "assets", event_id, [t, asset, float(attributes.get("value_yuan") or 0.0)], 20)
+    if event_type == "disaster":
+        if t < as_of - policy.shock_days * DAY:
+            return facts
+        return _window_add(facts, "disaster", event_id, [t, float(attributes["loss_yuan"])], 20)
+    if event_type == "hotline_request":
+        if t < as_of - policy.shock_days * DAY:
+            return facts
+        return _window_add(facts, "hotline", event_id, [t, attributes["channel"]], 20)
     raise ValueError(f"no rule for event type {event_type!r}")  # the validator admits only known types
 
 
 def prune(facts: dict, policy: Policy, as_of: int) -> dict:
     """Drop windowed entries that fell out of their windows; the same object when nothing is stale."""
+    limits = (
+        ("bills", as_of - policy.medical_window_days * DAY),
+        ("hosp", as_of - policy.medical_window_days * DAY),
+        ("assets", as_of - policy.asset_days * DAY),
+        ("disaster", as_of - policy.shock_days * DAY),
+        ("hotline", as_of - policy.shock_days * DAY),
+    )
     new = facts
-    for key in WINDOWED_STORES:
+    for key, oldest in limits:
         store = facts.get(key)
         if not store:
             continue
-        oldest = as_of - window_days(key, policy) * DAY
         if any(entry[0] < oldest for entry in store.values()):
             kept = {eid: entry for eid, entry in store.items() if entry[0] >= oldest}
             if new is facts:
@@ -198,15 +190,15 @@ def prune(facts: dict, policy: Policy, as_of: int) -> dict:
     return new
 
 
-def next_expiry(facts: dict, policy: Policy) -> int | None:
-    """When the earliest windowed entry of the person falls out of its window (None: nothing windowed)."""
-    soonest = None
-    for key in WINDOWED_STORES:
+def oldest_windowed(facts: dict) -> int | None:
+    """The earliest time of any windowed entry, to know cheaply whether pruning can change anything."""
+    oldest = None
+    for key in ("bills", "hosp", "assets", "disaster", "hotline"):
         store = facts.get(key)
         if store:
-            expiry = min(entry[0] for entry in store.values()) + window_days(key, policy) * DAY
-            soonest = expiry if soonest is None or expiry < soonest else soonest
-    return soonest
+            first = min(entry[0] for entry in store.values())
+            oldest = first if oldest is None or first < oldest else oldest
+    return oldest
 
 
 def merge(first: dict, second: dict) -> dict:
@@ -216,7 +208,7 @@ def merge(first: dict, second: dict) -> dict:
         mine = merged.get(key)
         if mine is None:
             merged[key] = value
-        elif key in WINDOWED_STORES:
+        elif key in ("bills", "hosp", "assets", "disaster", "hotline"):
             merged[key] = {**mine, **value}
             if key == "bills":
                 merged["oop"] = _bills_total(merged[key])

@@ -29,6 +29,7 @@ from scoring.reasons import resolved
 
 PROVISIONAL_PREFIX = "person:"
 ALERT_KINDS = ("missed_coverage", "should_exit", "gradual_exit", "filed_relative_check")
+_WINDOW_KEYS = ("bills", "hosp", "assets", "disaster", "hotline")
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,8 @@ def apply_event(state: dict, event: dict, policy: Policy, shortcut: bool = True)
         all_facts = dict(state["facts"])
         all_facts[person_id] = updated
         new["facts"] = all_facts
-        store = F.STORE_OF_EVENT.get(event["type"])
-        if store is not None:
-            expiry = t + F.window_days(store, policy) * DAY
+        if event["type"] in _WINDOWED_TYPES:
+            expiry = t + _window_days(event["type"], policy) * DAY
             if new["next_prune"] is None or expiry < new["next_prune"]:
                 new["next_prune"] = expiry
     pruned = False
@@ -180,6 +180,22 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
     return False
 
 
+_WINDOWED_TYPES = {
+    "medical_bill": "medical",
+    "hospitalization": "medical",
+    "property_acquired": "asset",
+    "vehicle_acquired": "asset",
+    "business_registered": "asset",
+    "disaster": "shock",
+    "hotline_request": "shock",
+}
+
+
+def _window_days(event_type: str, policy: Policy) -> int:
+    kind = _WINDOWED_TYPES[event_type]
+    return policy.medical_window_days if kind == "medical" else policy.asset_days if kind == "asset" else policy.shock_days
+
+
 def _prune(state: dict, policy: Policy) -> None:
     """Drop expired windowed facts of every member (on a state dict this module just copied)."""
     as_of = state["as_of"]
@@ -190,9 +206,15 @@ def _prune(state: dict, policy: Policy) -> None:
         pruned = F.prune(person, policy, as_of)
         if pruned is not person:
             changed[person_id] = pruned
-        expiry = F.next_expiry(pruned, policy)
-        if expiry is not None and (next_prune is None or expiry < next_prune):
-            next_prune = expiry
+        for key in _WINDOW_KEYS:
+            store = pruned.get(key)
+            if store:
+                days = (
+                    policy.medical_window_days if key in ("bills", "hosp")
+                    else policy.asset_days if key == "assets" else policy.shock_days
+                )
+                expiry = min(entry[0] for entry in store.values()) + days * DAY
+                next_prune = expiry if next_prune is None or expiry < next_prune else next_prune
     if changed:
         state["facts"] = {**all_facts, **changed}
     state["next_prune"] = next_prune
