@@ -109,23 +109,26 @@ _SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "hotline_request": (("hotline_12349", "rx"), ("petitions_office", "xf")),  # 12349 热线 / 信访
 }
 
-LABELS = ("should_be_covered", "should_exit", "gradual_exit", "filed_relative", "none")
-_LABEL_ORDER = {"should_exit": 0, "filed_relative": 1, "gradual_exit": 2, "should_be_covered": 3}
+# truth labels are the alert kinds of the wire contract
+LABELS = ("missed_coverage", "missed_assistance", "should_exit", "gradual_exit", "filed_relative_check", "none")
+_LABEL_ORDER = {"should_exit": 0, "filed_relative_check": 1, "gradual_exit": 2, "missed_coverage": 3, "missed_assistance": 4}
+ASSISTANCE_SHARE = 0.5  # 漏救: medical costs + disaster losses of 12 months over half the annual income
+MEMBER_INCOME_SHARE = 0.5  # share of roster records that give each member's income
 REASON_TEXT = {
     "low_income": "家庭人均收入不高于低保标准",
-    "medical_expense": "医疗自付费用按12个月分摊后人均收入不高于低保标准（支出型贫困）",
+    "medical_expense": "扣除12个月医疗自付费用（按月分摊）后人均收入不高于低保标准（支出型贫困）",
     "severe_disability": "低保边缘家庭有重度残疾成员（单人保）",
-    "hardship_shock": "遭遇死亡、灾害、失业或大额医疗支出后人均收入不高于低保标准",
+    "shock_over_income_share": "近12个月医疗自付与灾害损失超过家庭年收入的一半（漏救：临时救助、医疗救助）",
     "large_medical_bill": "未在册人员个人自付医疗费用超过3万元",
     "income_over_exit_line": "家庭人均收入达到低保标准的1.5倍",
-    "only_member_died": "唯一成员死亡",
-    "only_member_incarcerated": "唯一成员服刑",
+    "all_members_died": "保障家庭成员均已死亡",
+    "member_incarcerated": "家庭成员服刑",
     "property_acquired": "新购置房产",
     "vehicle_acquired": "新购置车辆（价值超过5万元）",
     "business_registered": "新注册经营实体",
     "public_servant_hired": "家庭成员录用为公职人员",
-    "hidden_pension": "家庭成员新领取养老金未申报",
-    "income_over_standard_after_employment": "就业后人均收入超过低保标准但低于1.5倍（渐退期）",
+    "income_over_standard_after_employment": "就业后人均收入超过低保标准但低于1.5倍（街道审核渐退）",
+    "income_over_standard": "人均收入超过低保标准但低于1.5倍（渐退期）",
     "filed_relative": "家庭成员为社会救助经办人员或村（居）干部的备案近亲属",
 }
 
@@ -162,6 +165,17 @@ class Person:
     division_code: str = ""  # outsiders: where they live
     episodes: list[dict] | None = None  # outsiders: truth episodes
     big_bill_ids: list[str] = field(default_factory=list)
+    jail_event: str | None = None
+    # what the inputs reveal of the person's income (DESIGN.md's income rules), beside the latent truth
+    roster_share: float | None = None  # the roster's figure for this member, where it gives one
+    obs_report: float | None = None
+    obs_wage: float = 0.0
+    obs_pension: float = 0.0
+    obs_pension_known: float = 0.0
+    obs_pension_in_report: float = 0.0
+    obs_announced: bool = False  # a wage or pension was announced since the roster
+    obs_reported: bool = False
+    obs_absorbed: float = 0.0  # the part of a household total the first report was taken as
 
     @property
     def working_age(self) -> bool:
@@ -187,12 +201,14 @@ class Household:
     big_bill_ids: list[str] = field(default_factory=list)
     employment_event: str | None = None  # the latest employment_started in the household
     exit_evidence: list[tuple[str, str]] = field(default_factory=list)  # (code, event_id)
-    disqualified: list[tuple[str, str]] = field(default_factory=list)  # assets, public servant
     severe_events: list[str] = field(default_factory=list)
     filed_by: list[str] = field(default_factory=list)  # staff_ids of filings naming a member
-    episodes: list[dict] = field(default_factory=list)
+    episodes: list[dict] = field(default_factory=list)  # from what the inputs reveal
     recorded: set[str] = field(default_factory=set)
     labels_now: set[str] = field(default_factory=set)
+    latent_episodes: dict[str, dict] = field(default_factory=dict)  # from the latent state
+    roster_income: float = 0.0
+    obs_unattributed: float = 0.0  # the part of the roster total no member's first report took yet
 
 
 @dataclass(frozen=True)
@@ -229,6 +245,7 @@ class World:
         for _ in range(round(roster_persons * OUTSIDER_SHARE / (1 - OUTSIDER_SHARE))):
             self._outsider()
         self._filings()
+        self._roster_shares()
 
     # divisions: 420106 + 3-digit street + 3-digit community
     def _divisions(self) -> list[str]:
@@ -427,17 +444,37 @@ class World:
                 {"staff_id": staff_id, "role": role, "division_code": division, "relative_person_ids": relatives, "filed_at": filed_at}
             )
 
+    def _roster_shares(self) -> None:
+        """Half the roster records give each member's income (the other half only the total); the
+        household's other income goes to a member without a wage, the oldest first."""
+        rng = random.Random(f"hardship-simulator/{self.spec.seed}/roster-members")
+        for household in self.households:
+            household.roster_income = round(household.other_income + sum(p.wage + p.pension for p in household.members), 2)
+            household.obs_unattributed = household.roster_income
+            if rng.random() >= MEMBER_INCOME_SHARE:
+                continue
+            for p in household.members:
+                p.roster_share = p.wage + p.pension
+            holder = max(household.members, key=lambda p: (p.wage == 0, p.age))
+            holder.roster_share = (holder.roster_share or 0.0) + household.other_income
+            household.obs_unattributed = 0.0
+
     def registry_records(self) -> list[dict]:
         recorded_at = datetime.fromtimestamp(self.spec.start_epoch, CHINA_STANDARD_TIME).isoformat()
         records = []
         for household in self.households:
-            income = household.other_income + sum(p.wage + p.pension for p in household.members)
+            members = []
+            for p in household.members:
+                member = {"person_id": p.person_id, "birth_date": p.birth_date, "relation": p.relation}
+                if p.roster_share is not None:
+                    member["monthly_income_yuan"] = round(p.roster_share, 2)
+                members.append(member)
             record = {
                 "household_id": household.household_id,
                 "division_code": household.division_code,
-                "members": [{"person_id": p.person_id, "birth_date": p.birth_date, "relation": p.relation} for p in household.members],
+                "members": members,
                 "coverage": household.coverage,
-                "monthly_income_yuan": round(income, 2),
+                "monthly_income_yuan": household.roster_income,
                 "recorded_at": recorded_at,
             }
             if self.spec.standard_in_records:
@@ -642,7 +679,14 @@ class Run:
                 if generation != p.income_generation or not p.counted or p.wage <= 0:
                     continue
                 self._schedule_income(p, month + 1)
-                yield t, self._event(t, "income_reported", p, {"monthly_income_yuan": p.wage})
+                total = p.wage + p.pension  # a report states the member's whole income
+                event = self._event(t, "income_reported", p, {"monthly_income_yuan": total})
+                if p.household is not None:
+                    before = self.observed_income(p.household)
+                    self._observe_report(p, total)
+                    if self.observed_income(p.household) != before:
+                        self.evaluate(p.household, t, event["event_id"])
+                yield t, event
             elif kind == _LIFE:
                 if not p.alive:
                     continue
@@ -674,6 +718,7 @@ class Run:
                     if not p.alive or not p.incarcerated:
                         continue
                     p.incarcerated = False
+                    p.jail_event = None
                     event = self._event(t, "release", p, {})
                     if p.household:
                         self.evaluate(p.household, t, event["event_id"])
@@ -731,10 +776,7 @@ class Run:
         if out_of_pocket >= 1_000:
             h.big_bill_ids.append(event["event_id"])
             del h.big_bill_ids[:-20]
-        if before <= OOP_LINE_YUAN < p.oop_yuan:
-            h.shocks.append((t, "large_bill", event["event_id"]))
-            self.evaluate(h, t, event["event_id"])
-        elif h.coverage == "edge" or (h.coverage == "none" and h.shocks):
+        if h.coverage not in COVERED:  # 支出型贫困 and 漏救 follow every bill of an uncovered household
             self.evaluate(h, t, event["event_id"])
         return event
 
@@ -802,8 +844,6 @@ class Run:
             p.income_generation += 1
             if h is not None:
                 h.shocks.append((t, "death", event["event_id"]))
-                if h.coverage in COVERED and not any(m.counted for m in h.members):
-                    h.exit_evidence.append(("only_member_died", event["event_id"]))
                 self.evaluate(h, t, event["event_id"])
             yield t, event
             return
@@ -811,6 +851,9 @@ class Run:
             event = self._event(t, "job_loss", p, {})
             p.wage = 0.0
             p.income_generation += 1
+            p.obs_wage = 0.0  # DESIGN.md: a job loss ends the wage and the earned part of the reports
+            if p.obs_report is not None:
+                p.obs_report = min(p.obs_report, p.obs_pension_in_report)
             if rng.random() < UNEMPLOYMENT_REGISTERED_SHARE:
                 self._push(self._office_time(t + rng.randint(3, 45) * _DAY), _SCHEDULED, p, ("unemployment_registered", {}, None))
             self.evaluate(h, t, event["event_id"])
@@ -823,6 +866,7 @@ class Run:
             event = self._event(t, "employment_started", p, {"monthly_wage_yuan": wage})
             p.wage = float(wage)
             p.income_generation += 1
+            p.obs_wage, p.obs_announced = float(wage), True
             self._schedule_income(p, self._month_index(t) + 1)
             h.employment_event = event["event_id"]
             self.evaluate(h, t, event["event_id"])
@@ -835,11 +879,11 @@ class Run:
                 pension = round(rng.uniform(150, 400))
             event = self._event(t, "pension_started", p, {"monthly_pension_yuan": pension})
             p.pension = float(pension)
+            p.obs_pension = p.obs_pension_known = float(pension)
+            p.obs_announced = True
             if p.wage > 0:  # 退休
                 p.wage = 0.0
                 p.income_generation += 1
-            if h.coverage in COVERED and pension >= self.standard:
-                h.exit_evidence.append(("hidden_pension", event["event_id"]))
             self.evaluate(h, t, event["event_id"])
             yield t, event
         elif etype in ("property_acquired", "vehicle_acquired", "business_registered"):
@@ -851,28 +895,29 @@ class Run:
                 value = round(min(2_000_000.0, max(5_000.0, rng.lognormvariate(math.log(60_000), 1.0))))
             event = self._event(t, etype, p, {"value_yuan": value})
             counts = etype != "vehicle_acquired" or value > VEHICLE_LINE_YUAN
-            if counts:
-                h.disqualified.append((etype, event["event_id"]))
-                if h.coverage in COVERED:
-                    h.exit_evidence.append((etype, event["event_id"]))
+            if counts and h.coverage in COVERED:
+                h.exit_evidence.append((etype, event["event_id"]))
                 self.evaluate(h, t, event["event_id"])
             yield t, event
         elif etype == "public_servant_hired":
             event = self._event(t, etype, p, {})
             p.wage = float(round(rng.uniform(5_000, 9_000)))
             p.income_generation += 1
-            h.disqualified.append((etype, event["event_id"]))
             if h.coverage in COVERED:
                 h.exit_evidence.append((etype, event["event_id"]))
-            self.evaluate(h, t, event["event_id"])
             yield t, event
+            # the organisation department's HR reports the salary too (录用后工资)
+            salary = self._event(t, "employment_started", p, {"monthly_wage_yuan": p.wage}, 0)
+            p.obs_wage, p.obs_announced = p.wage, True
+            self._schedule_income(p, self._month_index(t) + 1)
+            self.evaluate(h, t, event["event_id"])
+            yield t, salary
         elif etype == "incarceration":
             event = self._event(t, etype, p, {})
             p.incarcerated = True
+            p.jail_event = event["event_id"]
             p.wage = 0.0
             p.income_generation += 1
-            if h.coverage in COVERED and not any(m.counted for m in h.members):
-                h.exit_evidence.append(("only_member_incarcerated", event["event_id"]))
             self._push(self._office_time(t + rng.randint(90, 900) * _DAY), _SCHEDULED, p, ("release", {}, None))
             self.evaluate(h, t, event["event_id"])
             yield t, event
@@ -910,103 +955,137 @@ class Run:
         if p.episodes:
             return
         p.episodes.append(
-            {"label": "should_be_covered", "at": self.iso(t), "reason": reason, "reason_text": REASON_TEXT[reason], "event_ids": list(event_ids)}
+            {"kind": "missed_coverage", "knowable_at": self.iso(t), "reason": reason, "reason_text": REASON_TEXT[reason],
+             "event_ids": list(event_ids), "observable": True}
         )
 
     def household_income(self, h: Household) -> tuple[float, int]:
+        """The latent monthly income of the counted members (alive, not in prison), and their number."""
         counted = [m for m in h.members if m.counted]
         return h.other_income + sum(m.wage + m.pension for m in counted), len(counted)
 
-    def labels_of(self, h: Household, t: int) -> dict[str, tuple[str, list[str]]]:
-        """The labels true for a household now: label -> (reason code, event_ids)."""
+    def _observe_report(self, p: Person, value: float) -> None:
+        """An income report as DESIGN.md reads it: the member's whole income, replacing their earlier
+        figures; a first report with nothing announced before it is taken as inside the roster total."""
+        h = p.household
+        if not p.obs_reported and p.roster_share is None and not p.obs_announced:
+            p.obs_absorbed = min(value, max(0.0, h.obs_unattributed))
+            h.obs_unattributed -= p.obs_absorbed
+        p.obs_reported = True
+        p.obs_pension_in_report = p.obs_pension_known
+        p.obs_report, p.obs_wage, p.obs_pension = value, 0.0, 0.0
+
+    def observed_income(self, h: Household) -> float:
+        """The household's monthly income as the roster and the income events reveal it (DESIGN.md)."""
+        total = h.roster_income
+        for p in h.members:
+            gone = not p.counted
+            if p.roster_share is not None:
+                replaced = p.roster_share if gone or p.obs_report is not None else 0.0
+            else:
+                replaced = p.obs_absorbed
+            current = 0.0 if gone else (p.obs_report or 0.0) + p.obs_wage + p.obs_pension
+            total += current - replaced
+        return max(0.0, total)
+
+    def labels_of(self, h: Household, t: int, income: float | None = None) -> dict[str, tuple[str, list[str]]]:
+        """The alert kinds the policy rules of DESIGN.md call for now: kind -> (reason code, event_ids).
+        `income` is the household's monthly income (default: the latent one)."""
         standard = self.standard
-        income, n = self.household_income(h)
+        latent, n = self.household_income(h)
+        if income is None:
+            income = latent
         labels: dict[str, tuple[str, list[str]]] = {}
         if self.long_run:
             cutoff = t - WINDOW_DAYS * _DAY
             h.shocks = [s for s in h.shocks if s[0] >= cutoff]
             h.disaster_losses = [d for d in h.disaster_losses if d[0] >= cutoff]
         if h.coverage in COVERED:
-            if h.exit_evidence:
-                code, event_id = h.exit_evidence[0]
-                labels["should_exit"] = (code, [event_id])
-            elif n == 0:
-                labels["should_exit"] = ("only_member_died", [])
-            else:
+            evidence = list(h.exit_evidence)
+            if not any(m.alive for m in h.members):
+                evidence.insert(0, ("all_members_died", [s[2] for s in h.shocks if s[1] == "death"][-6:]))
+            jailed = [m.jail_event for m in h.members if m.alive and m.incarcerated and m.jail_event]
+            if jailed:
+                evidence.append(("member_incarcerated", jailed))
+            if evidence:
+                code, ids = evidence[0]
+                labels["should_exit"] = (code, [ids] if isinstance(ids, str) else list(ids))
+            elif n:
                 per_capita = income / n
                 ids = [h.employment_event] if h.employment_event else []
                 if per_capita >= GRADUAL_EXIT_RATIO * standard:
                     labels["should_exit"] = ("income_over_exit_line", ids)
-                elif per_capita > standard and h.employment_event:
-                    labels["gradual_exit"] = ("income_over_standard_after_employment", ids)
+                elif per_capita > standard:
+                    code = "income_over_standard_after_employment" if h.employment_event else "income_over_standard"
+                    labels["gradual_exit"] = (code, ids)
             if h.filed_by:
-                labels["filed_relative"] = ("filed_relative", [])
+                labels["filed_relative_check"] = ("filed_relative", [])
             return labels
-        if n == 0 or h.disqualified:
+        if n == 0:
             return labels
-        per_capita = income / n
-        if per_capita <= standard:
-            labels["should_be_covered"] = ("low_income", [])
-        elif h.coverage == "edge" and (income - h.oop_yuan / SPREAD_MONTHS) / n <= standard:
-            labels["should_be_covered"] = ("medical_expense", list(h.big_bill_ids[-10:]))
+        after_medical = (income - h.oop_yuan / SPREAD_MONTHS) / n
+        if after_medical <= standard:
+            code = "low_income" if income / n <= standard else "medical_expense"
+            labels["missed_coverage"] = (code, [] if code == "low_income" else list(h.big_bill_ids[-10:]))
         elif h.coverage == "edge" and any(m.severe_event and m.counted for m in h.members):
-            labels["should_be_covered"] = ("severe_disability", [m.severe_event for m in h.members if m.severe_event and m.counted])
-        elif h.shocks:
+            labels["missed_coverage"] = ("severe_disability", [m.severe_event for m in h.members if m.severe_event and m.counted])
+        else:
             losses = sum(loss for _, loss in h.disaster_losses)
-            effective = (income - h.oop_yuan / SPREAD_MONTHS - losses / SPREAD_MONTHS) / n
-            if effective <= standard:
-                labels["should_be_covered"] = ("hardship_shock", [s[2] for s in h.shocks][-10:])
+            if h.oop_yuan + losses > ASSISTANCE_SHARE * 12 * income:
+                labels["missed_assistance"] = ("shock_over_income_share", list(h.big_bill_ids[-10:]))
         return labels
 
     def evaluate(self, h: Household, t: int, cause: str | None) -> None:
-        labels = self.labels_of(h, t)
-        h.labels_now = set(labels)
-        for label in sorted(labels, key=_LABEL_ORDER.__getitem__):
-            if label in h.recorded:
-                continue
-            h.recorded.add(label)
-            reason, ids = labels[label]
-            event_ids = list(dict.fromkeys([*ids, cause] if cause and cause not in ids else ids))
-            h.episodes.append(
-                {"label": label, "at": self.iso(t), "reason": reason, "reason_text": REASON_TEXT[reason], "event_ids": event_ids}
-            )
+        """Record the kinds that became true: from what the inputs reveal (scored) and from the latent
+        state (where the two disagree, the kind is unobservable and not scored)."""
+        observed = self.labels_of(h, t, self.observed_income(h))
+        latent = self.labels_of(h, t)
+        h.labels_now = set(observed)
+        for kinds, seen, add in ((observed, h.recorded, h.episodes.append), (latent, h.latent_episodes, None)):
+            for kind in sorted(kinds, key=_LABEL_ORDER.__getitem__):
+                if kind in seen:
+                    continue
+                reason, ids = kinds[kind]
+                event_ids = list(dict.fromkeys([*ids, cause] if cause and cause not in ids else ids))
+                episode = {"kind": kind, "knowable_at": self.iso(t), "reason": reason, "reason_text": REASON_TEXT[reason],
+                           "event_ids": event_ids}
+                if add is None:
+                    seen[kind] = episode
+                else:
+                    seen.add(kind)
+                    add(episode)
 
     def truth_rows(self) -> Iterator[dict]:
-        """One row per household (and per outsider with a strong trigger), from the latent state."""
+        """One row per household (and per outsider with a strong trigger): the kinds that must be raised,
+        each with the time it became knowable from the inputs; `observable` false where the latent state
+        and what the inputs reveal disagree (not scored)."""
         for h in self.world.households:
             income, n = self.household_income(h)
-            first = h.episodes[0] if h.episodes else None
+            kinds = [{**episode, "observable": episode["kind"] in h.latent_episodes} for episode in h.episodes]
+            kinds += [{**episode, "observable": False} for kind, episode in h.latent_episodes.items() if kind not in h.recorded]
+            scored = [k for k in kinds if k["observable"]]
             yield {
                 "household_id": h.household_id,
                 "division_code": h.division_code,
                 "coverage": h.coverage,
                 "members": len(h.members),
-                "label": first["label"] if first else "none",
-                "became_true_at": first["at"] if first else None,
-                "reason": first["reason"] if first else None,
-                "reason_text": first["reason_text"] if first else None,
-                "event_ids": first["event_ids"] if first else [],
-                "episodes": h.episodes,
-                "true_at_end": bool(first and first["label"] in h.labels_now),
+                "label": scored[0]["kind"] if scored else "none",
+                "kinds": kinds,
+                "true_at_end": sorted(h.labels_now),
                 "per_capita_income_yuan_at_end": round(income / n, 2) if n else None,
                 "filed_by": h.filed_by,
             }
         for p in self.world.outsiders:
             if not p.episodes:
                 continue
-            first = p.episodes[0]
             yield {
                 "household_id": "person:" + p.person_id,
                 "division_code": p.division_code,
                 "coverage": "none",
                 "members": 1,
-                "label": first["label"],
-                "became_true_at": first["at"],
-                "reason": first["reason"],
-                "reason_text": first["reason_text"],
-                "event_ids": first["event_ids"],
-                "episodes": p.episodes,
-                "true_at_end": True,
+                "label": "missed_coverage",
+                "kinds": p.episodes,
+                "true_at_end": ["missed_coverage"],
                 "per_capita_income_yuan_at_end": None,
                 "filed_by": [],
             }
@@ -1339,7 +1418,10 @@ def _emit(
     summary.events = count
     summary.events_by_type = Counter(run.by_type)
     summary.bad_by_kind = bad.counts
-    summary.truth_by_label = Counter(row["label"] for row in truth)
+    summary.truth_by_label = Counter(
+        kind["kind"] if kind["observable"] else "unobservable" for row in truth for kind in row["kinds"]
+    )
+    summary.truth_by_label["none"] = sum(1 for row in truth if row["label"] == "none")
     summary.seconds = time.perf_counter() - began
     summary.send_errors = sum(getattr(sink, "errors", 0) for sink in sinks)
     return summary
@@ -1387,10 +1469,10 @@ def _print_summary(summary: Summary, out_dir: Path | None, broker: str | None) -
         if number:
             table.add_row(name, f"{number:,}")
     console.print(table)
-    truth = Table(title="ground truth by label")
-    truth.add_column("label")
-    truth.add_column("rows", justify="right")
-    for label in LABELS:
+    truth = Table(title="ground truth: alert kinds to be raised (households with none)")
+    truth.add_column("kind")
+    truth.add_column("households", justify="right")
+    for label in (*LABELS, "unobservable"):
         truth.add_row(label, f"{summary.truth_by_label.get(label, 0):,}")
     console.print(truth)
     if summary.bad_by_kind:
@@ -1408,8 +1490,8 @@ def _print_summary(summary: Summary, out_dir: Path | None, broker: str | None) -
         "Output files (JSON Lines, UTF-8): registry.jsonl (one roster record per household, "
         "recorded_at = the start), filings.jsonl (近亲属备案 of staff and cadres), events.jsonl (the "
         "contract's events in time order), truth.jsonl (one row per household and per off-roster "
-        "person with a strong trigger: label should_be_covered / should_exit / gradual_exit / "
-        "filed_relative / none, became_true_at, reason, event_ids, episodes). See docs/simulator.md."
+        "person with a strong trigger: `kinds`, the alert kinds the policy rules call for, each with "
+        "knowable_at, reason, event_ids and `observable`; `hardship evaluate` reads it). See docs/simulator.md."
     ),
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),

@@ -26,6 +26,7 @@ class Member(faust.Record, serializer="json", include_metadata=False):
     person_id: str
     birth_date: str
     relation: str
+    monthly_income_yuan: float | None = None  # the member's own monthly income, where the roster gives it
 
 
 class RegistryRecord(faust.Record, serializer="json", include_metadata=False):
@@ -71,7 +72,7 @@ class Alert(faust.Record, serializer="json", include_metadata=False):
     alert_id: str
     household_id: str
     division_code: str
-    kind: str  # missed_coverage 漏保 / should_exit 应退 / gradual_exit 渐退 / filed_relative_check 备案核查
+    kind: str  # missed_coverage 漏保 / missed_assistance 漏救 / should_exit 应退 / gradual_exit 渐退 / filed_relative_check 备案核查
     level: int  # 1 blue 蓝 … 4 red 红
     hardship_score: float
     dimensions: Dimensions

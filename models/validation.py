@@ -284,7 +284,10 @@ def validate_registry(obj: object) -> dict:
         relation = member.get("relation") or "other"
         if not isinstance(relation, str) or len(relation) > 32:
             raise Rejected("BAD_MEMBERS", f"{where}.relation must be a short text", f"{where}.relation")
-        members.append({"person_id": person_id, "birth_date": birth, "relation": relation})
+        entry = {"person_id": person_id, "birth_date": birth, "relation": relation}
+        if member.get("monthly_income_yuan") is not None:  # the member's own monthly income, where the roster gives it
+            entry["monthly_income_yuan"] = parse_money(member["monthly_income_yuan"], f"{where}.monthly_income_yuan")
+        members.append(entry)
     standard = obj.get("dibao_standard_yuan")
     if standard is not None:
         standard = parse_money(standard, "dibao_standard_yuan")

@@ -13,7 +13,7 @@ from models.validation import CHINA_STANDARD_TIME
 from scoring import facts as F
 from scoring.facts import DAY
 from scoring.policy import Policy
-from scoring.reasons import ASSETS_ZH, CATEGORIES_ZH, GRADES_ZH, person_label, reason, yuan
+from scoring.reasons import ASSETS_ZH, CATEGORIES_ZH, GRADES_ZH, SOURCES_ZH, person_label, reason, yuan
 
 COVERED = ("dibao", "tekun")
 
@@ -29,8 +29,9 @@ class Assessment:
     dibao_standard_yuan: float = 0.0
     triggered: bool = False  # any hardship trigger (big bill, severe disability, unemployment, death, …)
     oop_total_yuan: float = 0.0  # out-of-pocket medical costs of the members in the window
-    oop_limit_yuan: float | None = None  # edge household: the total at which 支出型贫困 makes it eligible
+    oop_limit_yuan: float | None = None  # uncovered: the out-of-pocket total at which 支出型贫困 or 漏救 is called
     members_counted: int = 1  # members living at home (not deceased, not serving a sentence), at least 1
+    income_yuan: float | None = None  # the household's monthly income as the rules compute it
 
 
 def _clamp(value: float) -> float:
@@ -42,18 +43,61 @@ def _age(birth_date: str, today: date) -> int:
     return today.year - year - ((today.month, today.day) < (month, day))
 
 
-def household_income_yuan(household: dict) -> float | None:
-    """The roster's monthly income, changed by income events that came after the roster's time."""
-    income = household["income"]
-    if income is None:
+@dataclass
+class HouseholdIncome:
+    """The household's monthly income: the roster's, moved by the income events since (DESIGN.md)."""
+
+    total: float
+    roster_total: float
+    changes: list[tuple[str, F.MemberIncome]]  # members whose income events changed it
+
+
+def household_income(household: dict, absent: frozenset[str] | set[str] = frozenset()) -> HouseholdIncome | None:
+    """Income rules of DESIGN.md over the roster and the members' income facts; None when unknown.
+
+    Where the roster gives a member's income, a report replaces that share. Where it gives only the
+    household total, a member's first report (with no wage or pension announced before it) is taken
+    as already inside that total, up to what is left of it, in the order the first reports came;
+    later figures move the income by their difference. Wages and pensions announced are added.
+    A member who died or is serving a sentence (`absent`) brings in nothing: their known share leaves.
+    """
+    roster_total = household["income"]
+    if roster_total is None:
         return None
     roster_t = household["roster_t"] or 0
-    members_facts = household["facts"]
+    shares = household.get("member_incomes") or {}
+    all_facts = household["facts"]
+    total = roster_total
+    unattributed = roster_total - sum(shares.values())
+    firsts: list[tuple[list, str, float]] = []
+    changes: list[tuple[str, F.MemberIncome]] = []
     for person_id in household["members"]:
-        person = members_facts.get(person_id)
-        if person and F.income_changed_after(person, roster_t):
-            income += F.income_at(person) - F.income_at(person, roster_t)
-    return max(0.0, income)
+        facts = all_facts.get(person_id)
+        change = F.member_income(facts, roster_t) if facts else None
+        share = shares.get(person_id)
+        gone = person_id in absent
+        if change is not None and not gone:
+            changes.append((person_id, change))
+        current = 0.0 if gone or change is None else change.current
+        if share is not None:
+            replaced = share if gone or (change is not None and change.replaces_roster_share) else 0.0
+            total += current - replaced
+        elif change is not None and change.replaces_roster_share and change.first_report is not None:
+            firsts.append((change.first_report, person_id, current))
+        else:
+            total += current
+    for entry, _person_id, current in sorted(firsts, key=lambda item: (item[0][0], item[0][1])):
+        absorbed = min(entry[2], max(0.0, unattributed))
+        unattributed -= absorbed
+        total += current - absorbed
+    return HouseholdIncome(max(0.0, total), roster_total, changes)
+
+
+def household_income_yuan(household: dict) -> float | None:
+    """The household's monthly income (yuan) as the rules compute it, counting every member."""
+    absent = {pid for pid, facts in household["facts"].items() if F.is_dead(facts) or F.is_jailed(facts)}
+    income = household_income(household, absent)
+    return None if income is None else income.total
 
 
 def _economic_score(ratio: float) -> float:
@@ -77,9 +121,10 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
     shock_from = as_of - policy.shock_days * DAY
     coverage = household["coverage"]
     provisional = household["provisional"]
+    covered = coverage in COVERED
 
     present = 0
-    children = elderly = working_age = able_working_age = unemployed = 0
+    children = elderly = able_working_age = unemployed = 0
     oop_total = 0.0
     members_with_bills: list[str] = []
     serious_events: list[str] = []
@@ -95,17 +140,32 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
     over_line: list[tuple[str, float, dict]] = []  # (person, out-of-pocket, the bills behind it)
     assets: list[tuple[str, str, list]] = []
     servants: list[tuple[str, list]] = []
-    pensions: list[tuple[str, list]] = []
+    absent: set[str] = set()
     roster_t = household["roster_t"] or 0
 
     for person_id, (birth_date, _relation) in members.items():
         facts = all_facts.get(person_id) or {}
+        # the household's rigid medical spending and disaster losses count whoever bore them
+        bills = facts.get("bills")
+        if bills:
+            person_oop = F.out_of_pocket(facts)
+            oop_total += person_oop
+            if person_oop > policy.oop_line_yuan:
+                over_line.append((person_id, person_oop, bills))
+            members_with_bills.append(person_id)
+        disaster = facts.get("disaster")
+        if disaster:
+            for eid, entry in disaster.items():
+                disaster_loss += entry[1]
+                disaster_events.append(eid)
         death = facts.get("death")
         if death is not None:
+            absent.add(person_id)
             if death[0] >= shock_from:
                 deaths.append((person_id, death))
             continue
         if F.is_jailed(facts):
+            absent.add(person_id)
             jailed.append((person_id, facts["jail"]))
             continue
         present += 1
@@ -116,13 +176,11 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
             children += 1
         elif age >= policy.elderly_from:
             elderly += 1
-        else:
-            working_age += 1
-            if not is_severe:
-                able_working_age += 1
-                if F.is_unemployed(facts):
-                    unemployed += 1
-                    unemployed_people.append((person_id, facts["jobloss"]))
+        elif not is_severe:
+            able_working_age += 1
+            if F.is_unemployed(facts):
+                unemployed += 1
+                unemployed_people.append((person_id, facts["jobloss"]))
         if dis is not None:
             if is_severe:
                 severe.append((person_id, dis))
@@ -131,45 +189,25 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
                 disability_score = max(disability_score, 50.0)
             else:
                 disability_score = max(disability_score, 30.0)
-        bills = facts.get("bills")
-        if bills:
-            person_oop = F.out_of_pocket(facts)
-            oop_total += person_oop
-            if person_oop > policy.oop_line_yuan:
-                over_line.append((person_id, person_oop, bills))
-            members_with_bills.append(person_id)
         hosp = facts.get("hosp")
         if hosp:
             hosp_any = True
             serious_events.extend(eid for eid, entry in hosp.items() if entry[1])
-        disaster = facts.get("disaster")
-        if disaster:
-            for eid, entry in disaster.items():
-                disaster_loss += entry[1]
-                disaster_events.append(eid)
         hotline = facts.get("hotline")
         if hotline:
             hotline_events.extend(hotline)
-        if coverage in COVERED:
+        if covered:
             for eid, (t, asset_type, value) in (facts.get("assets") or {}).items():
                 if t > roster_t and _asset_counts(asset_type, value, policy):
                     assets.append((person_id, eid, [t, asset_type, value]))
             servant = facts.get("servant")
             if servant is not None and servant[0] > roster_t:
                 servants.append((person_id, servant))
-            for t, eid, kind, value in facts.get("income") or ():
-                if kind == "pension" and t > roster_t:
-                    pensions.append((person_id, [t, eid, value]))
-        elif not provisional:
-            for eid, (t, asset_type, value) in (facts.get("assets") or {}).items():
-                if _asset_counts(asset_type, value, policy):
-                    assets.append((person_id, eid, [t, asset_type, value]))
-            if facts.get("servant") is not None:
-                servants.append((person_id, facts["servant"]))
 
     standard = household["standard"] or policy.dibao_standard_yuan(household["division"])
     count = present if present else 1
-    income = household_income_yuan(household)
+    income_view = household_income(household, absent)
+    income = None if income_view is None else income_view.total
     rigid_monthly = oop_total / policy.spread_months
     if income is None:
         per_capita = None
@@ -236,6 +274,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
         triggers.append(reason("HOTLINE_REQUEST", "通过12349热线或信访求助", hotline_events))
 
     living = present + len(jailed)
+    income_note = _income_note(income_view, per_capita, standard, label)
     if provisional:
         strong = [r for r in triggers if r["code"] in ("MEDICAL_OOP_OVER_LINE", "SEVERE_DISABILITY")]
         if strong and living:
@@ -243,22 +282,28 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
                 reason("PERSON_OUTSIDE_ROSTER", "此人不在任何在册家庭中，需入户核实并建立家庭档案"),
                 *strong,
             ]
-    elif coverage in ("none", "edge") and living:
-        kinds_missed = _missed_coverage(
+    elif coverage in ("none", "edge") and present and income is not None:  # someone at home to cover
+        eligible = _missed_coverage(
             coverage, per_capita, ratio, ratio_after_medical, standard, rigid_monthly,
             lambda: [eid for pid in members_with_bills for eid in all_facts[pid]["bills"]], severe, label,
-            triggers, hardship, assets, servants, policy,
+            income_note,
         )
-        if kinds_missed:
-            kinds["missed_coverage"] = kinds_missed
+        if eligible:
+            kinds["missed_coverage"] = eligible + triggers
+        else:
+            assistance = _missed_assistance(
+                income, oop_total, disaster_loss, members_with_bills, disaster_events, all_facts, policy
+            )
+            if assistance:
+                kinds["missed_assistance"] = assistance + triggers
 
     removal = 0.0
-    if coverage in COVERED:
+    if covered:
         removal, exit_reasons, gradual_reasons = _removal(
-            household, present, living, deaths, jailed, ratio, per_capita, standard, assets, servants, pensions,
-            label, policy,
+            household, present, living, deaths, jailed, ratio, per_capita, standard, assets, servants,
+            income_view, income_note, label, policy,
         )
-        if exit_reasons and removal >= policy.should_exit_removal:
+        if exit_reasons:
             kinds["should_exit"] = exit_reasons
         elif gradual_reasons:
             kinds["gradual_exit"] = gradual_reasons
@@ -274,8 +319,12 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
             ]
 
     oop_limit = None
-    if coverage == "edge" and income is not None:
-        oop_limit = policy.spread_months * (income - standard * count)
+    if coverage in ("none", "edge") and income is not None:
+        # the out-of-pocket total at which 支出型贫困 (or 漏救) would change the finding
+        oop_limit = min(
+            policy.spread_months * (income - standard * count),
+            policy.missed_assistance_share * 12 * income - disaster_loss,
+        )
     return Assessment(
         triggered=bool(triggers),
         members_counted=count,
@@ -287,6 +336,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
         kinds=kinds,
         per_capita_income_yuan=None if per_capita is None else round(per_capita, 2),
         dibao_standard_yuan=standard,
+        income_yuan=income,
     )
 
 
@@ -308,25 +358,24 @@ def _labeller(members: dict):
 
 def _missed_coverage(
     coverage, per_capita, ratio, ratio_after_medical, standard, rigid_monthly, bill_event_ids, severe, label,
-    triggers, hardship, assets, servants, policy,
+    income_note,
 ) -> list[dict]:
-    """Reasons why an uncovered (or edge) household looks eligible: 漏保."""
-    if assets or servants:  # asset or status test fails: not eligible, whatever the score
-        return []
+    """Why an uncovered (or edge) household is eligible (漏保): the income test, or 单人保. Empty: not eligible."""
     eligible: list[dict] = []
     if ratio is not None and ratio <= 1.0:
         eligible.append(
             reason(
                 "INCOME_UNDER_STANDARD",
-                f"家庭月人均收入{yuan(per_capita)}，不高于当地低保标准{yuan(standard)}",
+                f"家庭月人均收入{yuan(per_capita)}，不高于当地低保标准{yuan(standard)}{income_note[0]}",
+                income_note[1],
             )
         )
-    elif coverage == "edge" and ratio_after_medical is not None and ratio_after_medical <= 1.0:
+    elif ratio_after_medical is not None and ratio_after_medical <= 1.0:
         eligible.append(
             reason(
                 "EXPENDITURE_POVERTY",
-                f"低保边缘家庭扣除刚性医疗支出（月均{yuan(rigid_monthly)}）后月人均收入"
-                f"{yuan(ratio_after_medical * standard)}，低于低保标准{yuan(standard)}（支出型贫困）",
+                f"扣除近12个月刚性医疗支出（月均{yuan(rigid_monthly)}）后家庭月人均收入"
+                f"{yuan(ratio_after_medical * standard)}，不高于低保标准{yuan(standard)}（支出型贫困）",
                 bill_event_ids(),
             )
         )
@@ -339,16 +388,29 @@ def _missed_coverage(
                 [dis[1] for _, dis in severe],
             )
         )
-    if eligible:
-        return eligible + triggers
-    if triggers and hardship >= policy.missed_coverage_hardship:
-        return triggers
-    return []
+    return eligible
+
+
+def _missed_assistance(income, oop_total, disaster_loss, members_with_bills, disaster_events, all_facts, policy):
+    """漏救: a household over the line whose medical costs and disaster losses of the trailing 12 months
+    exceed the policy's share of its annual income: temporary or medical assistance, not dibao."""
+    burden = oop_total + disaster_loss
+    annual = 12 * income
+    if burden <= policy.missed_assistance_share * annual:
+        return []
+    share = f"{burden / annual:.0%}" if annual else "全部"
+    text = (
+        f"近12个月个人自付医疗费用{yuan(oop_total)}与灾害损失{yuan(disaster_loss)}合计{yuan(burden)}，"
+        f"占家庭年收入{yuan(annual)}的{share}，超过{policy.missed_assistance_share:.0%}，"
+        "应给予临时救助或医疗救助（防范漏救）"
+    )
+    event_ids = [eid for pid in members_with_bills for eid in all_facts[pid]["bills"]] + list(disaster_events)
+    return [reason("SHOCK_OVER_INCOME_SHARE", text, event_ids)]
 
 
 def _removal(
-    household, present, living, deaths, jailed, ratio, per_capita, standard, assets, servants, pensions, label,
-    policy,
+    household, present, living, deaths, jailed, ratio, per_capita, standard, assets, servants, income_view,
+    income_note, label, policy,
 ) -> tuple[float, list[dict], list[dict]]:
     """The removal score and the reasons for 应退 and 渐退 of a covered household."""
     parts: list[float] = []
@@ -366,21 +428,33 @@ def _removal(
         parts.append(65.0)
         for person_id, jail in jailed:
             exit_reasons.append(reason("INCARCERATION", f"{label(person_id)}正在服刑，不再计入保障人口", [jail[1]]))
-    income_events = _income_events_after_roster(household)
     gradual_until = household.get("gradual_until")
     in_gradual_period = gradual_until is not None and household["as_of"] < gradual_until
     if ratio is not None and present:
-        text = f"家庭月人均收入{yuan(per_capita)}，为低保标准{yuan(standard)}的{ratio:.2f}倍"
+        text = f"家庭月人均收入{yuan(per_capita)}，为低保标准{yuan(standard)}的{ratio:.2f}倍{income_note[0]}"
+        events = income_note[1]
         if ratio >= policy.should_exit_ratio:
             parts.append(80.0 + min(20.0, (ratio - policy.should_exit_ratio) * 40.0))
-            exit_reasons.append(reason("INCOME_OVER_EXIT_LINE", text, income_events))
+            exit_reasons.append(reason("INCOME_OVER_EXIT_LINE", text + "，达到标准的1.5倍以上", events))
         elif ratio > 1.0:
             parts.append(30.0 + (ratio - 1.0) * 60.0)
             if gradual_until is not None and not in_gradual_period:
-                exit_reasons.append(reason("GRADUAL_EXIT_ENDED", "6个月渐退期已满，" + text, income_events))
+                exit_reasons.append(reason("GRADUAL_EXIT_ENDED", "6个月渐退期已满，" + text, events))
                 parts.append(policy.should_exit_removal)
             elif gradual_until is None:
-                gradual.append(reason("GRADUAL_EXIT_BAND", text + "，超过标准但低于1.5倍，可给予6个月渐退期", income_events))
+                employed = income_view is not None and any(
+                    item[4] == "wage" for _pid, change in income_view.changes for item in change.changed
+                )
+                if employed:
+                    gradual.append(reason(
+                        "GRADUAL_EXIT_AFTER_EMPLOYMENT",
+                        text + "，超过标准但低于1.5倍；成员就业后收入超标，由街道（乡镇）审核确定是否给予6个月渐退期",
+                        events,
+                    ))
+                else:
+                    gradual.append(reason(
+                        "GRADUAL_EXIT_BAND", text + "，超过标准但低于1.5倍，给予6个月渐退期", events
+                    ))
     for person_id, eid, (_t, asset_type, value) in assets:
         score = {"property": 85.0, "vehicle": 75.0, "business": 70.0}[asset_type]
         parts.append(score)
@@ -389,23 +463,41 @@ def _removal(
         exit_reasons.append(reason(code, f"{label(person_id)}新增{ASSETS_ZH[asset_type]}{worth}", [eid]))
     for person_id, servant in servants:
         parts.append(90.0)
-        exit_reasons.append(reason("PUBLIC_SERVANT_HIRED", f"{label(person_id)}被录用为公职人员", [servant[1]]))
-    for person_id, (_t, eid, value) in pensions:
-        parts.append(65.0)
-        exit_reasons.append(
-            reason("PENSION_STARTED", f"{label(person_id)}开始领取养老金，月{yuan(value)}，在册信息未反映", [eid])
-        )
+        exit_reasons.append(reason(
+            "PUBLIC_SERVANT_HIRED", f"{label(person_id)}被录用为公职人员，需重新核查家庭经济状况", [servant[1]]
+        ))
     if not parts:
         return 0.0, [], gradual
     removal = min(100.0, max(parts) + 5.0 * (len(parts) - 1))
     return removal, exit_reasons, gradual
 
 
-def _income_events_after_roster(household: dict) -> list[str]:
-    roster_t = household["roster_t"] or 0
-    out: list[str] = []
-    for person_id in household["members"]:
-        person = household["facts"].get(person_id)
-        if person:
-            out.extend(eid for t, eid, _kind, _value in person.get("income") or () if t > roster_t)
-    return out
+_INCOME_KINDS_ZH = {"wage": "新就业工资", "pension": "新领养老金", "report": "报告月收入", "fired": "报告失业，工资收入终止"}
+
+
+def _income_note(income_view: HouseholdIncome | None, per_capita, standard, label) -> tuple[str, list[str]]:
+    """Whose income changed since the roster, from which department, and to what: text and event ids."""
+    if income_view is None or not income_view.changes:
+        return "", []
+    parts: list[str] = []
+    event_ids: list[str] = []
+    for person_id, change in income_view.changes:
+        latest = change.changed[-1]
+        amount = "" if latest[4] == "fired" else yuan(latest[2])
+        parts.append(
+            f"{label(person_id)}：{SOURCES_ZH.get(latest[3], latest[3] or '有关部门')}"
+            f"{_date(latest[0])}{_INCOME_KINDS_ZH[latest[4]]}{amount}"
+        )
+        event_ids.extend(item[1] for item in change.changed)
+    moved = income_view.total - income_view.roster_total
+    direction = "增加" if moved > 0 else "减少" if moved < 0 else "不变"
+    text = (
+        f"（在册家庭月收入{yuan(income_view.roster_total)}，现为{yuan(income_view.total)}，{direction}"
+        f"{yuan(abs(moved)) if moved else ''}：" + "；".join(parts) + "）"
+    )
+    return text, event_ids
+
+
+def _date(t: float) -> str:
+    day = datetime.fromtimestamp(t, CHINA_STANDARD_TIME).date()
+    return f"{day.year}年{day.month}月{day.day}日"

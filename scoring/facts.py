@@ -7,9 +7,12 @@ A person's facts are a plain dict; each key is present only when known:
   dis      [t, event_id, category, grade]           the latest disability certificate (残疾证)
   death    [t, event_id]
   jobloss  [t, event_id]                            the latest job loss / unemployment registration
-  income   [[t, event_id, kind, monthly_yuan], …]   the newest income facts, oldest first (kind: wage,
-                                                    pension, reported, jobloss); older ones are folded
-  income_base [t, wage, pension, reported]          into this summary, so the list stays short
+  fired    [t, event_id, 0, source]                 the latest job loss (失业): ends earned income
+  wage     [t, event_id, monthly_yuan, source]      the latest wage announced (employment_started)
+  pension  [t, event_id, monthly_yuan, source]      the latest pension announced (pension_started)
+  report   [t, event_id, monthly_yuan, source]      the latest income report (the member's total income)
+  report_first [t, event_id, monthly_yuan, source]  the earliest income report
+  figure_first [t, event_id]                        the earliest wage or pension announced
   jail     [t, event_id]; release [t, event_id]
   assets   {event_id: [t, type, value_yuan]}        property, vehicle, business in the asset window
   servant  [t, event_id]                            hired as a public servant (公职人员)
@@ -18,15 +21,18 @@ A person's facts are a plain dict; each key is present only when known:
   horizon  [t, ""]                                  the as_of of the household the person came from
 
 Applying the same event twice gives the same facts (keyed by event_id; "latest" compares (t, event_id)),
-so redelivery changes nothing. `apply_event` returns the very same dict when nothing changed.
+so redelivery changes nothing, and the income registers keep only the latest (or earliest) figure of
+each kind, so their order of arrival does not matter either. `apply_event` returns the very same dict
+when nothing changed. How the registers become a monthly income is `member_income` below.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from scoring.policy import Policy
 
 DAY = 86_400
-INCOME_FACTS_KEPT = 8
 
 _LATEST_KEYS = {
     "death": "death",
@@ -39,7 +45,7 @@ _LATEST_KEYS = {
 _INCOME_KINDS = {
     "employment_started": ("wage", "monthly_wage_yuan"),
     "pension_started": ("pension", "monthly_pension_yuan"),
-    "income_reported": ("reported", "monthly_income_yuan"),
+    "income_reported": ("report", "monthly_income_yuan"),
 }
 _ASSET_TYPES = {"property_acquired": "property", "vehicle_acquired": "vehicle", "business_registered": "business"}
 
@@ -88,35 +94,21 @@ def _set_latest(facts: dict, key: str, entry: list) -> dict:
     return new
 
 
-def _fold(state: list, kind: str, value: float) -> list:
-    """One income fact applied to [wage, pension, reported]."""
-    wage, pension, reported = state
-    if kind == "wage":
-        return [value, pension, None]
-    if kind == "jobloss":
-        return [0.0, pension, None]
-    if kind == "pension":
-        return [wage, value, None]
-    return [wage, pension, value]
-
-
-def _add_income(facts: dict, entry: list) -> dict:
-    """Keep the newest income facts; older ones fold into `income_base` [t, wage, pension, reported]."""
-    base = facts.get("income_base")
-    if base is not None and entry[0] <= base[0]:
-        return facts  # older than what was folded away: already counted or superseded
-    current = facts.get("income") or []
-    for existing in current:
-        if existing[1] == entry[1]:
-            return facts
-    merged = sorted([*current, entry], key=lambda item: (item[0], item[1]))
+def _set_earliest(facts: dict, key: str, entry: list) -> dict:
+    current = facts.get(key)
+    if current is not None and (entry[0], entry[1]) >= (current[0], current[1]):
+        return facts
     new = dict(facts)
-    if len(merged) > INCOME_FACTS_KEPT:
-        oldest = merged.pop(0)
-        state = _fold(base[1:] if base else [0.0, 0.0, None], oldest[2], oldest[3])
-        new["income_base"] = [oldest[0], *state]
-    new["income"] = merged
+    new[key] = entry
     return new
+
+
+def _add_income(facts: dict, kind: str, entry: list) -> dict:
+    """One income figure: the latest of its kind replaces the earlier one; the earliest is remembered."""
+    facts = _set_latest(facts, kind, entry)
+    if kind == "report":
+        return _set_earliest(facts, "report_first", entry)
+    return _set_earliest(facts, "figure_first", entry[:2])
 
 
 def apply_event(facts: dict, event: dict, policy: Policy, as_of: int) -> dict:
@@ -138,13 +130,13 @@ def apply_event(facts: dict, event: dict, policy: Policy, as_of: int) -> dict:
     key = _LATEST_KEYS.get(event_type)
     if key is not None:
         facts = _set_latest(facts, key, [t, event_id])
-        if key == "jobloss":
-            facts = _add_income(facts, [t, event_id, "jobloss", 0.0])
+        if event_type == "job_loss":
+            facts = _set_latest(facts, "fired", [t, event_id, 0.0, event.get("source") or ""])
         return facts
     income = _INCOME_KINDS.get(event_type)
     if income is not None:
         kind, attribute = income
-        return _add_income(facts, [t, event_id, kind, float(attributes[attribute])])
+        return _add_income(facts, kind, [t, event_id, float(attributes[attribute]), event.get("source") or ""])
     if event_type == "disability_certified":
         return _set_latest(facts, "dis", [t, event_id, attributes["category"], int(attributes["grade"])])
     asset = _ASSET_TYPES.get(event_type)
@@ -214,11 +206,10 @@ def merge(first: dict, second: dict) -> dict:
                 merged["oop"] = _bills_total(merged[key])
         elif key == "oop":
             continue  # recomputed with the bills
-        elif key == "income":
-            combined = {entry[1]: entry for entry in [*mine, *value]}
-            merged[key] = sorted(combined.values(), key=lambda item: (item[0], item[1]))[-INCOME_FACTS_KEPT:]
-        elif key.endswith("_floor") or key == "income_base":
+        elif key.endswith("_floor"):
             merged[key] = max(mine, value)
+        elif key.endswith("_first"):
+            merged[key] = min(mine, value, key=lambda entry: (entry[0], entry[1]))
         elif _later(value, mine):
             merged[key] = value
     return merged
@@ -227,22 +218,67 @@ def merge(first: dict, second: dict) -> dict:
 # --- derived views -----------------------------------------------------------------------------
 
 
-def income_at(facts: dict, until: float | None = None) -> float:
-    """The person's monthly income from the income facts up to `until` (None: all of them)."""
-    base = facts.get("income_base")
-    state = base[1:] if base else [0.0, 0.0, None]
-    for t, _eid, kind, value in facts.get("income") or ():
-        if until is not None and t > until:
-            break
-        state = _fold(state, kind, value)
-    wage, pension, reported = state
-    return reported if reported is not None else wage + pension
+@dataclass(frozen=True)
+class MemberIncome:
+    """What the income events since the roster say of one member's monthly income (yuan)."""
+
+    current: float  # the member's income as the events state it (their roster share excluded)
+    replaces_roster_share: bool  # a report stated the member's whole income: their roster share is replaced
+    first_report: list | None  # the first report since the roster, when no announced figure came before it
+    changed: list  # the figures behind it, [t, event_id, monthly_yuan, source, kind], oldest first
 
 
-def income_changed_after(facts: dict, since: float) -> bool:
-    """Whether any income fact is newer than `since` (the roster's time)."""
-    income = facts.get("income")
-    return bool(income) and income[-1][0] > since
+def member_income(facts: dict, since: float) -> MemberIncome | None:
+    """The member's income from the events after `since` (the roster's time), or None when none came.
+
+    DESIGN.md's income rules: a wage or a pension is new since the roster and is added, replacing only
+    an earlier wage or pension; a report states the member's total income and replaces every earlier
+    figure; a job loss ends the wage and the earned part of the reports (a pension known when the
+    report was made stays). Only the latest figure of each kind is needed to apply these in time order.
+    """
+    steps = []
+    for kind in ("wage", "pension", "report", "fired"):
+        entry = facts.get(kind)
+        if entry is not None and entry[0] > since:
+            steps.append((entry[0], entry[1], kind, entry))
+    if not steps:
+        return None
+    steps.sort(key=lambda step: (step[0], step[1]))
+    pension_before = facts.get("pension")
+    report = None
+    wage = pension = 0.0
+    pension_in_report = 0.0
+    for _t, _eid, kind, entry in steps:
+        if kind == "report":
+            known = pension_before if pension_before is not None and pension_before[0] < entry[0] else None
+            pension_in_report = known[2] if known is not None else 0.0
+            report, wage, pension = entry[2], 0.0, 0.0
+        elif kind == "wage":
+            wage = entry[2]
+        elif kind == "pension":
+            pension = entry[2]
+        else:  # a job loss: the earned income ends
+            wage = 0.0
+            if report is not None:
+                report = min(report, pension_in_report)
+    first = None
+    report_first = facts.get("report_first")
+    if report is not None:
+        if report_first is None or report_first[0] <= since:
+            report_first = facts.get("report")
+        figure_first = facts.get("figure_first")
+        announced_before = any(
+            entry is not None and since < entry[0] and (entry[0], entry[1]) < (report_first[0], report_first[1])
+            for entry in (figure_first, facts.get("wage"), facts.get("pension"))
+        )
+        first = None if announced_before else report_first
+    changed = [[*entry, kind] for *_, kind, entry in steps]
+    return MemberIncome(
+        current=(report or 0.0) + wage + pension,
+        replaces_roster_share=report is not None,
+        first_report=first,
+        changed=changed,
+    )
 
 
 def is_dead(facts: dict) -> bool:
@@ -255,13 +291,12 @@ def is_jailed(facts: dict) -> bool:
 
 
 def is_unemployed(facts: dict) -> bool:
+    """Lost a job or registered as unemployed, and no new wage announced since."""
     jobloss = facts.get("jobloss")
     if jobloss is None:
         return False
-    for t, eid, kind, _value in facts.get("income") or ():
-        if kind == "wage" and (t, eid) > (jobloss[0], jobloss[1]):
-            return False
-    return True
+    wage = facts.get("wage")
+    return wage is None or (wage[0], wage[1]) < (jobloss[0], jobloss[1])
 
 
 def out_of_pocket(facts: dict) -> float:

@@ -3,7 +3,8 @@
 A household state is a plain, JSON-serialisable dict, the same in a Faust table, in `hardship replay`
 and in the tests:
   id, provisional (a person on no roster: id "person:<resident ID>"), division, coverage, income
-  (roster monthly income, None if unknown), standard (override of the policy's dibao standard),
+  (roster monthly income, None if unknown), member_incomes {person_id: the roster's monthly income of
+  that member, where the roster gives it}, standard (override of the policy's dibao standard),
   roster_t (time of the roster record), members {person_id: [birth_date, relation]},
   facts {person_id: person facts (scoring.facts)}, filed {person_id: [staff_id, …]},
   as_of (latest event time), next_prune (when a windowed fact next expires),
@@ -28,7 +29,7 @@ from scoring.policy import Policy
 from scoring.reasons import resolved
 
 PROVISIONAL_PREFIX = "person:"
-ALERT_KINDS = ("missed_coverage", "should_exit", "gradual_exit", "filed_relative_check")
+ALERT_KINDS = ("missed_coverage", "missed_assistance", "should_exit", "gradual_exit", "filed_relative_check")
 _WINDOW_KEYS = ("bills", "hosp", "assets", "disaster", "hotline")
 
 
@@ -48,6 +49,7 @@ def new_household(household_id: str) -> dict:
         "division": None,
         "coverage": "none",
         "income": None,
+        "member_incomes": {},
         "standard": None,
         "roster_t": None,
         "roster_key": None,
@@ -129,13 +131,14 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
     """True when the event provably changes no alert, so the full assessment can be skipped.
 
     The bulk of a stream is small bills and monthly income reports of households far from any line.
-    `quiet` is [oop_total, oop_limit, members_counted, standard], left by the last full assessment
-    of a household that had no alert kind called and no trigger (uncovered), or no removal evidence
-    at all (covered). A covered household's alerts rest on the removal score, which hardship-only
-    events do not touch. An uncovered household can then only be moved by a bill that crosses the
-    30,000-yuan line for the person or the 支出型贫困 line of an edge household, a serious illness,
-    or income that falls to the standard. `test_shortcut_changes_nothing` checks all of this
-    against the full path.
+    `quiet` is [oop_total, oop_limit, members_counted, standard, income], left by the last full
+    assessment of a household that had no alert kind called (uncovered) or no removal evidence at
+    all (covered). A covered household's alerts rest on income, assets and status, which
+    hardship-only events do not touch. An uncovered household's findings (漏保, 漏救) rest on its
+    income, its members and the out-of-pocket and disaster totals: a bill that keeps the total under
+    the limit the last assessment left, a hospital stay, a hotline call or an income report that
+    leaves the income where it was cannot change them. `test_shortcut_changes_nothing` checks all
+    of this against the full path.
     """
     event_type = event["type"]
     covered = after["coverage"] in ("dibao", "tekun") and not after["provisional"]
@@ -143,40 +146,27 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
         until = after["gradual_until"]
         return until is None or after["as_of"] < until
     quiet = before.get("quiet")
-    if quiet is None:
+    if quiet is None or after["provisional"]:
         return False
     if event_type == "income_reported":
         if person is before["facts"].get(event["person_id"]):
             return True
         income = household_income_yuan(after)
-        if income is None:
+        if income is None or income != quiet[4]:
             return False
-        at_or_under = income / quiet[2] <= quiet[3]
-        if covered:
-            return at_or_under  # over the standard: a case for 渐退 or 应退
-        if at_or_under:
-            return False  # an uncovered household at or under the standard: 漏保
-        limit = quiet[1]
-        if after["coverage"] == "edge":
-            limit = policy.spread_months * (income - quiet[3] * quiet[2])
-            if quiet[0] >= limit:
-                return False
-        after["quiet"] = [quiet[0], limit, quiet[2], quiet[3]]
         return True
     if covered:
         return False
+    if event_type in ("hospitalization", "hotline_request"):
+        return True
     if event_type == "medical_bill":
-        if F.out_of_pocket(person) > policy.oop_line_yuan:
-            return False
         if person is before["facts"].get(event["person_id"]):
             return True  # nothing added
         total = quiet[0] + float(event["attributes"]["out_of_pocket_yuan"])
         if quiet[1] is not None and total >= quiet[1]:
             return False
-        after["quiet"] = [total, quiet[1], quiet[2], quiet[3]]
+        after["quiet"] = [total, *quiet[1:]]
         return True
-    if event_type == "hospitalization":
-        return not event["attributes"].get("serious_illness", False)
     return False
 
 
@@ -240,7 +230,15 @@ def apply_roster(state: dict | None, record: dict, policy: Policy, carried_facts
     new["provisional"] = False
     new["division"] = record["division_code"]
     new["coverage"] = record["coverage"]
-    new["income"] = float(record["monthly_income_yuan"])
+    member_incomes = {
+        m["person_id"]: float(m["monthly_income_yuan"])
+        for m in record["members"] if m.get("monthly_income_yuan") is not None
+    }
+    new["member_incomes"] = member_incomes
+    if member_incomes and len(member_incomes) == len(record["members"]):
+        new["income"] = sum(member_incomes.values())  # the roster gives every member's: their sum
+    else:
+        new["income"] = float(record["monthly_income_yuan"])
     new["standard"] = record.get("dibao_standard_yuan")
     new["roster_t"] = record_t if record_t is not None else state["as_of"] or state["roster_t"]
     new["roster_key"] = key
@@ -271,7 +269,7 @@ def _roster_key(record: dict) -> str:
             record["coverage"],
             float(record["monthly_income_yuan"]),
             record.get("dibao_standard_yuan"),
-            [[m["person_id"], m["birth_date"], m["relation"]] for m in record["members"]],
+            [[m["person_id"], m["birth_date"], m["relation"], m.get("monthly_income_yuan")] for m in record["members"]],
         ],
         ensure_ascii=False,
     )
@@ -416,9 +414,10 @@ def decide(state: dict, policy: Policy, event_time: str | None) -> Step:
     if state["coverage"] in ("dibao", "tekun") and not state["provisional"]:
         calm = assessment.removal_score == 0 and set(called) <= {"filed_relative_check"}
     else:
-        calm = not called and not assessment.triggered
+        calm = not called
     state["quiet"] = (
-        [assessment.oop_total_yuan, assessment.oop_limit_yuan, assessment.members_counted, assessment.dibao_standard_yuan]
+        [assessment.oop_total_yuan, assessment.oop_limit_yuan, assessment.members_counted,
+         assessment.dibao_standard_yuan, assessment.income_yuan]
         if calm
         else None
     )
@@ -426,7 +425,7 @@ def decide(state: dict, policy: Policy, event_time: str | None) -> Step:
 
 
 def _level(kind: str, assessment: Assessment, policy: Policy) -> int:
-    if kind == "missed_coverage":
+    if kind in ("missed_coverage", "missed_assistance"):
         return policy.level_for(assessment.hardship_score)
     if kind == "filed_relative_check":
         return policy.filed_relative_check_level
@@ -435,8 +434,29 @@ def _level(kind: str, assessment: Assessment, policy: Policy) -> int:
     return policy.level_for(assessment.removal_score)
 
 
+def _alert_time(state: dict, kind: str, event_time: str | None) -> str:
+    """When the alert became knowable; never null. A filed-relative check: the later of the roster
+    record and the filing (备案), since it needs both."""
+    roster = iso(state["roster_t"]) if state["roster_t"] else None
+    if kind == "filed_relative_check" and roster is not None:
+        if event_time is None or _epoch(event_time) < state["roster_t"]:
+            return roster
+    if event_time is not None:
+        return event_time
+    if roster is not None:
+        return roster
+    if state["as_of"]:
+        return iso(state["as_of"])
+    return datetime.now(CHINA_STANDARD_TIME).isoformat(timespec="seconds")  # nothing dated it: now
+
+
+def _epoch(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
 def _alert(state: dict, kind: str, episode: int, level: int, reasons: list[dict], assessment: Assessment,
            event_time: str | None, policy: Policy) -> dict:
+    event_time = _alert_time(state, kind, event_time)
     return {
         "alert_id": alert_id(state["id"], kind, episode),
         "household_id": state["id"],

@@ -42,7 +42,7 @@ class Policy:
     weights: tuple[tuple[str, float], ...]
     weighted_mean_share: float
     top_two_share: float
-    missed_coverage_hardship: float
+    missed_assistance_share: float  # 漏救: medical costs + disaster losses over this share of annual income
     should_exit_removal: float
     levels: tuple[tuple[float, int], ...]  # (min score, level), highest min first
     filed_relative_check_level: int
@@ -222,7 +222,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         weights=tuple(weights.items()),
         weighted_mean_share=mean_share,
         top_two_share=top_share,
-        missed_coverage_hardship=float(get("thresholds", "missed_coverage_hardship", minimum=0, maximum=100)),
+        missed_assistance_share=float(get("assistance", "share_of_annual_income", minimum=0, maximum=10)),
         should_exit_removal=float(get("thresholds", "should_exit_removal", minimum=0, maximum=100)),
         levels=tuple(levels),
         filed_relative_check_level=int(get("filed_relative_check_level", kind=int, minimum=1, maximum=4)),

@@ -27,6 +27,7 @@ GRADES_ZH = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
 ASSETS_ZH = {"property": "房产", "vehicle": "车辆", "business": "工商登记（经营实体）"}
 KINDS_ZH = {
     "missed_coverage": "漏保",
+    "missed_assistance": "漏救",
     "should_exit": "应退",
     "gradual_exit": "渐退",
     "filed_relative_check": "备案核查",
@@ -47,16 +48,40 @@ CODES_ZH = {
     "PERSON_OUTSIDE_ROSTER": "未在册人员出现困难信号",
     "INCOME_OVER_EXIT_LINE": "人均收入达到低保标准1.5倍以上",
     "GRADUAL_EXIT_BAND": "人均收入超过标准但低于1.5倍（渐退期）",
+    "GRADUAL_EXIT_AFTER_EMPLOYMENT": "就业后人均收入超过标准但低于1.5倍（街道审核渐退）",
+    "SHOCK_OVER_INCOME_SHARE": "医疗支出与灾害损失超过家庭年收入的规定比例（漏救）",
     "GRADUAL_EXIT_ENDED": "渐退期届满",
     "ALL_MEMBERS_DECEASED": "保障对象均已死亡",
     "NO_MEMBER_PRESENT": "家庭成员均在服刑或已死亡",
-    "PENSION_STARTED": "新增养老金未申报",
     "PROPERTY_ACQUIRED": "新增房产",
     "VEHICLE_ACQUIRED": "新增车辆",
     "BUSINESS_REGISTERED": "新办经营实体",
     "PUBLIC_SERVANT_HIRED": "成员录用为公职人员",
     "INCARCERATION": "成员服刑",
     "FILED_RELATIVE": "经办人员或村（居）干部近亲属",
+}
+
+
+# event source -> the department (部门) that reported it, for reasons that say where a figure came from
+SOURCES_ZH = {
+    "medical_insurance": "医保部门",
+    "disabled_persons_federation": "残联",
+    "human_resources": "人社部门",
+    "social_security": "社保经办机构",
+    "tax": "税务部门",
+    "income_verification": "居民家庭经济状况核对平台",
+    "civil_registry": "民政婚姻殡葬登记",
+    "public_security": "公安部门",
+    "health": "卫健部门",
+    "courts": "法院",
+    "justice": "司法行政部门",
+    "real_estate_registry": "不动产登记机构",
+    "vehicle_registry": "车辆管理部门",
+    "market_regulation": "市场监管部门",
+    "organisation_department": "组织人事部门",
+    "emergency_management": "应急管理部门",
+    "hotline_12349": "12349热线",
+    "petitions_office": "信访部门",
 }
 
 

@@ -49,16 +49,17 @@ def test_bills_add_up_over_twelve_months_but_not_beyond():
     def pair():
         return family("none", 1.2, ages=("1950-01-01", "1952-01-01"))
 
+    # 2 x 1.2 x 1070 = 2,568 a month; 3,000 + 3,000 over 12 months brings it under 2 x 1,070, one alone not
     ids, roster = pair()
-    early = event("medical_bill", ids[1], when="2025-01-10T09:00:00+08:00", out_of_pocket_yuan=20000)
-    late = event("medical_bill", ids[1], when="2026-03-01T09:00:00+08:00", out_of_pocket_yuan=22000)
+    early = event("medical_bill", ids[1], when="2025-01-10T09:00:00+08:00", out_of_pocket_yuan=3000)
+    late = event("medical_bill", ids[1], when="2026-03-01T09:00:00+08:00", out_of_pocket_yuan=3000)
     assert run(("registry", roster), ("events", early), ("events", late)) == []  # 14 months apart
     ids, roster = pair()
-    early = event("medical_bill", ids[1], when="2025-06-10T09:00:00+08:00", out_of_pocket_yuan=20000)
-    late = event("medical_bill", ids[1], when="2026-03-01T09:00:00+08:00", out_of_pocket_yuan=22000)
+    early = event("medical_bill", ids[1], when="2025-06-10T09:00:00+08:00", out_of_pocket_yuan=3000)
+    late = event("medical_bill", ids[1], when="2026-03-01T09:00:00+08:00", out_of_pocket_yuan=3000)
     alerts = run(("registry", roster), ("events", early), ("events", late))
     assert kinds(alerts) == ["missed_coverage"]
-    assert "MEDICAL_OOP_OVER_LINE" in codes(alerts[0])
+    assert "EXPENDITURE_POVERTY" in codes(alerts[0])
 
 
 def test_well_off_household_small_bill_raises_nothing():
@@ -104,19 +105,36 @@ def test_mild_disability_raises_nothing(category, grade):
 # --- unemployment, death, disaster ----------------------------------------------------------------
 
 
-def test_registered_unemployment_raises_the_score_and_crosses_the_line():
+def test_registered_unemployment_raises_the_score_but_not_an_alert_without_the_income_test():
     ids, roster = family("none", 1.25, ages=("1980-01-01", "1950-01-01", "1952-01-01", "2015-01-01"))
     monitor = Monitor()
     assert run(("registry", roster), monitor=monitor) == []
-    before = monitor.households[roster["household_id"]]
     from scoring.assess import assess
 
-    score_before = assess(before, monitor.policy).hardship_score
-    alerts = run(("events", event("unemployment_registered", ids[0])), monitor=monitor)
-    assert kinds(alerts) == ["missed_coverage"]
-    assert "REGISTERED_UNEMPLOYMENT" in codes(alerts[0])
-    assert alerts[0]["hardship_score"] > score_before
-    assert alerts[0]["dimensions"]["employment"] == 100.0
+    score_before = assess(monitor.households[roster["household_id"]], monitor.policy).hardship_score
+    assert run(("events", event("unemployment_registered", ids[0])), monitor=monitor) == []
+    after = assess(monitor.households[roster["household_id"]], monitor.policy)
+    assert after.hardship_score > score_before
+    assert after.dimensions["employment"] == 100.0
+
+
+def test_job_loss_after_reports_ends_the_wage_and_the_household_is_missed():
+    worker, elder = person("1980-01-01"), person("1950-01-01")
+    roster = household("H-jobloss", [(worker, "head"), (elder, "parent")], "none", 4000)
+    reports = [
+        ("events", event("income_reported", worker, when=f"2026-{m:02d}-05T09:00:00+08:00", source="tax",
+                         monthly_income_yuan=3600))
+        for m in range(2, 12)
+    ]
+    assert run(("registry", roster), *reports) == []  # each report is inside the roster's 4,000
+    monitor = Monitor()
+    run(("registry", roster), *reports, monitor=monitor)
+    alerts = run(("events", event("job_loss", worker, when="2026-11-20T09:00:00+08:00", source="human_resources")),
+                 monitor=monitor)
+    assert kinds(alerts) == ["missed_coverage"]  # 400 yuan for two: under the standard
+    assert "INCOME_UNDER_STANDARD" in codes(alerts[0])
+    text = alerts[0]["reasons"][0]["text"]
+    assert "人社部门" in text and "失业" in text
 
 
 def test_employment_after_job_loss_ends_unemployment():
@@ -129,19 +147,55 @@ def test_employment_after_job_loss_ends_unemployment():
     assert alerts == []
 
 
-def test_death_of_a_member_raises_shock_and_can_cross_the_line():
-    ids, roster = family("none", 1.1, ages=("1945-01-01", "1947-01-01"))
+@pytest.mark.parametrize(
+    ("event_type", "attributes"),
+    [
+        ("death", {}),
+        ("medical_bill", {"out_of_pocket_yuan": 31000}),
+        ("hospitalization", {"serious_illness": True}),
+        ("disaster", {"loss_yuan": 20000}),
+        ("disability_certified", {"category": "physical", "grade": 1}),
+        ("hotline_request", {"channel": "12349"}),
+        ("unemployment_registered", {}),
+    ],
+)
+def test_a_single_signal_in_a_well_off_household_is_no_missed_coverage(event_type, attributes):
+    ids, roster = family("none", 6.0)  # six times the standard
+    for coverage in ("none", "edge"):
+        if coverage == "edge" and event_type == "disability_certified":
+            continue  # 单人保: the severely disabled member of an edge household is eligible on their own
+        roster["coverage"] = coverage
+        alerts = run(("registry", roster), ("events", event(event_type, ids[0], **attributes)))
+        assert "missed_coverage" not in kinds(alerts), coverage
+
+
+def test_death_of_a_member_is_named_in_the_reasons_of_an_eligible_household():
+    ids, roster = family("none", 1.1, ages=("1945-01-01", "1947-01-01", "1949-01-01"))
+    roster["members"][0]["monthly_income_yuan"] = 2000.0  # the deceased's pension leaves with them
+    roster["members"][1]["monthly_income_yuan"] = 810.0
+    roster["members"][2]["monthly_income_yuan"] = 721.0
     alerts = run(("registry", roster), ("events", event("death", ids[0])))
     assert kinds(alerts) == ["missed_coverage"]
-    assert "MEMBER_DEATH" in codes(alerts[0])
+    assert {"INCOME_UNDER_STANDARD", "MEMBER_DEATH"} <= codes(alerts[0])
     assert alerts[0]["dimensions"]["shock"] >= 60
 
 
-def test_disaster_raises_shock():
-    ids, roster = family("none", 1.15, ages=("1955-01-01", "1957-01-01", "2016-01-01"))
-    alerts = run(("registry", roster), ("events", event("disaster", ids[0], loss_yuan=80000)))
-    assert kinds(alerts) == ["missed_coverage"]
-    assert "DISASTER" in codes(alerts[0])
+def test_disaster_over_half_the_annual_income_is_missed_assistance_not_missed_coverage():
+    ids, roster = family("none", 1.15, ages=("1955-01-01", "1957-01-01", "2016-01-01"))  # 3,691 a month
+    alerts = run(("registry", roster), ("events", event("disaster", ids[0], loss_yuan=20000)))
+    assert alerts == []  # 20,000 is under half of 44,292 a year
+    alerts = run(("registry", roster), ("events", event("disaster", ids[0], loss_yuan=20000)),
+                 ("events", event("medical_bill", ids[1], out_of_pocket_yuan=3000)))
+    assert kinds(alerts) == ["missed_assistance"]
+    assert {"SHOCK_OVER_INCOME_SHARE", "DISASTER"} <= codes(alerts[0])
+
+
+def test_medical_costs_over_half_the_income_of_a_household_over_the_line_is_missed_assistance():
+    ids, roster = family("none", 2.5, ages=("1975-01-01",))  # 2,675 a month, 32,100 a year
+    alerts = run(("registry", roster), ("events", event("medical_bill", ids[0], out_of_pocket_yuan=17000)))
+    assert kinds(alerts) == ["missed_assistance"]  # (2,675 - 17,000/12) = 1,258 is still over 1,070
+    alerts = run(("registry", roster), ("events", event("medical_bill", ids[0], out_of_pocket_yuan=16000)))
+    assert alerts == []
 
 
 def test_uncovered_household_under_the_standard_is_missed_coverage():
@@ -164,7 +218,21 @@ def test_job_that_lands_in_the_band_is_gradual_exit_not_should_exit():
     wage = (1.25 - 0.6) * STANDARD * 3  # per capita becomes 1.25x the standard
     alerts = run(("registry", roster), ("events", event("employment_started", ids[0], monthly_wage_yuan=wage)))
     assert kinds(alerts) == ["gradual_exit"]
+    assert codes(alerts[0]) == {"GRADUAL_EXIT_AFTER_EMPLOYMENT"}  # the street office decides case by case
+    assert "新就业工资" in alerts[0]["reasons"][0]["text"]
+
+
+def test_income_report_in_the_band_gives_gradual_exit_directly():
+    ids, roster = family("dibao", 0.6)
+    report = event("income_reported", ids[0], source="tax", monthly_income_yuan=(1.25 - 0.2) * STANDARD * 3)
+    roster["members"][0]["monthly_income_yuan"] = 0.4 * STANDARD * 3
+    roster["members"][1]["monthly_income_yuan"] = 0.2 * STANDARD * 3
+    roster["members"][2]["monthly_income_yuan"] = 0.0
+    alerts = run(("registry", roster), ("events", report))
+    assert kinds(alerts) == ["gradual_exit"]
     assert codes(alerts[0]) == {"GRADUAL_EXIT_BAND"}
+    text = alerts[0]["reasons"][0]["text"]
+    assert "税务部门" in text and "户主" in text and "在册家庭月收入" in text
 
 
 def test_job_that_reaches_one_and_a_half_times_is_should_exit():
@@ -212,7 +280,6 @@ def test_death_of_the_only_member_is_should_exit():
     ("event_type", "attributes", "code"),
     [
         ("incarceration", {}, "INCARCERATION"),
-        ("pension_started", {"monthly_pension_yuan": 900}, "PENSION_STARTED"),
         ("property_acquired", {"value_yuan": 800000}, "PROPERTY_ACQUIRED"),
         ("vehicle_acquired", {"value_yuan": 120000}, "VEHICLE_ACQUIRED"),
         ("business_registered", {"value_yuan": 50000}, "BUSINESS_REGISTERED"),
@@ -232,14 +299,18 @@ def test_a_cheap_vehicle_is_no_evidence():
     assert run(("registry", roster), ("events", event("vehicle_acquired", ids[1], value_yuan=20000))) == []
 
 
-def test_property_bars_missed_coverage():
-    ids, roster = family("none", 1.15, ages=("1955-01-01", "1957-01-01", "2016-01-01"))
-    alerts = run(
-        ("registry", roster),
-        ("events", event("property_acquired", ids[0], when="2026-02-01", value_yuan=900000)),
-        ("events", event("disaster", ids[0], loss_yuan=80000)),
-    )
-    assert alerts == []  # the same disaster without the flat raises 漏保 (test_disaster_raises_shock)
+@pytest.mark.parametrize("coverage", ["tekun", "dibao"])
+def test_a_pension_is_never_exit_evidence_by_itself(coverage):
+    pid = person("1958-01-01")
+    roster = household("H-pension", [(pid, "head")], coverage, 300)
+    alerts = run(("registry", roster), ("events", event("pension_started", pid, source="social_security",
+                                                        monthly_pension_yuan=270)))
+    assert alerts == []  # 570 a month: under the standard
+    alerts = run(("registry", roster), ("events", event("pension_started", pid, source="social_security",
+                                                        monthly_pension_yuan=1500)))
+    assert kinds(alerts) == ["should_exit"]  # 1,800: the income test, not the pension, says so
+    assert codes(alerts[0]) == {"INCOME_OVER_EXIT_LINE"}
+    assert "社保经办机构" in alerts[0]["reasons"][0]["text"]
 
 
 # --- filed close relatives (近亲属备案, 人情保 / 关系保) -------------------------------------------------
@@ -331,3 +402,61 @@ def test_level_rises_with_more_hardship_under_the_same_alert_id():
     assert len({a["alert_id"] for a in alerts}) == 1
     assert [a["level"] for a in alerts] == sorted(a["level"] for a in alerts)
     assert len(alerts) >= 2
+
+
+# --- income semantics (DESIGN.md: nothing is counted twice) ----------------------------------------
+
+
+def test_a_report_equal_to_the_roster_income_changes_nothing():
+    pid = person("1970-01-01")
+    roster = household("H-one", [(pid, "head")], "dibao", 900)
+    report = event("income_reported", pid, source="tax", monthly_income_yuan=900)
+    assert run(("registry", roster), ("events", report)) == []
+
+
+def test_routine_monthly_reports_raise_nothing_and_never_a_second_alert_id():
+    worker, child = person("1985-01-01"), person("2015-01-01")
+    roster = household("H-routine", [(worker, "head"), (child, "child")], "none", 1800)
+    reports = [("events", event("income_reported", worker, when=f"2026-{m:02d}-10T09:00:00+08:00",
+                                monthly_income_yuan=1800)) for m in range(2, 13)]
+    alerts = run(("registry", roster), *reports)
+    assert {a["alert_id"] for a in alerts} == {"H-routine/missed_coverage/1"}  # raised by the roster once
+
+
+def test_none_household_pushed_under_the_standard_by_medical_costs_is_missed_coverage():
+    ids, roster = family("none", 1.3, ages=("1960-01-01", "1962-01-01"))  # 2,782 a month
+    alerts = run(("registry", roster), ("events", event("medical_bill", ids[0], out_of_pocket_yuan=9000)))
+    assert kinds(alerts) == ["missed_coverage"]  # (2,782 - 750) / 2 = 1,016 <= 1,070: 支出型贫困
+    assert "EXPENDITURE_POVERTY" in codes(alerts[0])
+
+
+def test_severe_disability_in_a_none_household_is_not_single_person_coverage():
+    ids, roster = family("none", 1.3)
+    assert run(("registry", roster), ("events", event("disability_certified", ids[2], category="physical", grade=1))) == []
+
+
+def test_property_does_not_bar_an_eligible_household():
+    ids, roster = family("none", 0.9)
+    alerts = run(("registry", roster), ("events", event("property_acquired", ids[0], value_yuan=900000)))
+    assert kinds(alerts) == ["missed_coverage"]  # eligibility is the income test (DESIGN.md)
+
+
+def test_filed_relative_check_has_an_event_time_without_filed_at():
+    ids, roster = family("dibao", 0.7)
+    record = filing("staff-009", [ids[0]])
+    del record["filed_at"]
+    alerts = run(("filings", record), ("registry", roster))
+    assert kinds(alerts) == ["filed_relative_check"]
+    assert alerts[0]["event_time"] == roster["recorded_at"]
+    monitor = Monitor()
+    run(("registry", roster), monitor=monitor)
+    later = run(("filings", record), monitor=monitor)
+    assert kinds(later) == ["filed_relative_check"]
+    assert later[0]["event_time"] == roster["recorded_at"]
+
+
+def test_filed_relative_check_time_is_the_later_of_roster_and_filing():
+    ids, roster = family("dibao", 0.7)
+    record = filing("staff-010", [ids[0]], filed_at="2026-04-01T09:00:00+08:00")
+    alerts = run(("registry", roster), ("filings", record))
+    assert alerts[0]["event_time"] == "2026-04-01T09:00:00+08:00"

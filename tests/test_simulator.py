@@ -157,57 +157,88 @@ def test_truth_income_rules_by_hand() -> None:
     run = _hand_run()
     t = run.start
     # an uncovered household at or under the standard per person: 漏保
-    assert run.labels_of(_household(run, "none", [(40, 2140, 0), (10, 0, 0)]), t) == {"should_be_covered": ("low_income", [])}
+    assert run.labels_of(_household(run, "none", [(40, 2140, 0), (10, 0, 0)]), t) == {"missed_coverage": ("low_income", [])}
     assert run.labels_of(_household(run, "none", [(40, 2141, 0), (10, 0, 0)]), t) == {}
-    # dibao: 1.5 times the standard or more is 应退; over the standard after employment is 渐退
+    # dibao: 1.5 times the standard or more is 应退; over the standard is 渐退 (after employment: the street decides)
     exit_line = 1.5 * STANDARD * 2
     over = _household(run, "dibao", [(40, exit_line, 0), (10, 0, 0)])
     assert run.labels_of(over, t)["should_exit"][0] == "income_over_exit_line"
     band = _household(run, "dibao", [(40, exit_line - 2, 0), (10, 0, 0)])
-    assert run.labels_of(band, t) == {}  # over the standard, but not after an employment event
+    assert run.labels_of(band, t) == {"gradual_exit": ("income_over_standard", [])}
     band.employment_event = "rs-1"
     assert run.labels_of(band, t) == {"gradual_exit": ("income_over_standard_after_employment", ["rs-1"])}
-    # the only member died: 应退
+    # every member died: 应退
     alone = _household(run, "tekun", [(80, 0, 0)], other=200)
     alone.members[0].alive = False
-    assert run.labels_of(alone, t)["should_exit"][0] == "only_member_died"
+    assert run.labels_of(alone, t)["should_exit"][0] == "all_members_died"
+    # a member in prison: 应退 whatever the income
+    pair = _household(run, "dibao", [(40, 0, 0), (38, 0, 0)], other=300)
+    pair.members[1].incarcerated, pair.members[1].jail_event = True, "fy-1"
+    assert run.labels_of(pair, t)["should_exit"] == ("member_incarcerated", ["fy-1"])
     # a filed close relative in a covered household: 备案核查
     filed = _household(run, "dibao", [(50, 0, 0)], other=500)
     filed.filed_by.append("staff-420106001001-001")
-    assert run.labels_of(filed, t) == {"filed_relative": ("filed_relative", [])}
+    assert run.labels_of(filed, t) == {"filed_relative_check": ("filed_relative", [])}
 
 
-def test_truth_medical_disability_and_shock_rules_by_hand() -> None:
+def test_truth_medical_disability_and_assistance_rules_by_hand() -> None:
     run = _hand_run()
     t = run.start
-    # 支出型贫困: an edge household of two at 1,200 per person; bills spread over 12 months
-    edge = _household(run, "edge", [(60, 0, 1200), (60, 0, 1200)])
-    edge.oop_yuan = 3_000  # 2,400 - 250 = 2,150 -> 1,075 per person: still over
-    assert run.labels_of(edge, t) == {}
-    edge.oop_yuan = 3_120  # 2,400 - 260 = 2,140 -> 1,070 per person: at the standard
-    assert run.labels_of(edge, t)["should_be_covered"][0] == "medical_expense"
-    # the same bill in an uncovered household without a shock does not count
-    plain = _household(run, "none", [(60, 0, 1200), (60, 0, 1200)])
-    plain.oop_yuan = 3_120
-    assert run.labels_of(plain, t) == {}
-    # ... but after a shock (a large bill, a death, a disaster) it does
-    plain.shocks.append((t, "large_bill", "yb-9"))
-    assert run.labels_of(plain, t) == {"should_be_covered": ("hardship_shock", ["yb-9"])}
-    # 单人保: a severely disabled member of an edge household
+    # 支出型贫困, for edge and none alike: a household of two at 1,200 per person; bills spread over 12 months
+    for coverage in ("edge", "none"):
+        spending = _household(run, coverage, [(60, 0, 1200), (60, 0, 1200)])
+        spending.oop_yuan = 3_000  # 2,400 - 250 = 2,150 -> 1,075 per person: still over
+        assert run.labels_of(spending, t) == {}
+        spending.oop_yuan = 3_120  # 2,400 - 260 = 2,140 -> 1,070 per person: at the standard
+        assert run.labels_of(spending, t)["missed_coverage"][0] == "medical_expense"
+    # 漏救: over the line, but medical costs and disaster losses over half the annual income (28,800)
+    hit = _household(run, "none", [(60, 0, 1200), (60, 0, 1200)])
+    hit.oop_yuan = 2_000
+    hit.disaster_losses.append((t, 12_400.0))
+    assert run.labels_of(hit, t) == {}  # 14,400: exactly half
+    hit.disaster_losses.append((t, 1.0))
+    assert run.labels_of(hit, t)["missed_assistance"][0] == "shock_over_income_share"
+    # 单人保: a severely disabled member of an edge household, whatever the income
     disabled = _household(run, "edge", [(30, 3000, 0)])
     disabled.members[0].severe_event = "cl-1"
-    assert run.labels_of(disabled, t) == {"should_be_covered": ("severe_disability", ["cl-1"])}
-    # a new property disqualifies
-    disabled.disqualified.append(("property_acquired", "bdc-1"))
-    assert run.labels_of(disabled, t) == {}
+    assert run.labels_of(disabled, t) == {"missed_coverage": ("severe_disability", ["cl-1"])}
     # severe disability in an uncovered household is not a rule of its own
     uncovered = _household(run, "none", [(30, 3000, 0)])
     uncovered.members[0].severe_event = "cl-2"
     assert run.labels_of(uncovered, t) == {}
-    # exit evidence in a covered household
-    pension = _household(run, "dibao", [(62, 0, 3000), (60, 0, 0)])
-    pension.exit_evidence.append(("hidden_pension", "sb-1"))
-    assert run.labels_of(pension, t)["should_exit"] == ("hidden_pension", ["sb-1"])
+    # a single signal does not make a well-off household eligible: a death, a big bill
+    well_off = _household(run, "none", [(50, 9000, 0), (48, 0, 0)])
+    well_off.members[1].alive = False
+    well_off.oop_yuan = 31_000
+    assert run.labels_of(well_off, t) == {}
+    # exit evidence in a covered household; a pension is income, never evidence by itself
+    assets = _household(run, "dibao", [(62, 0, 300), (60, 0, 0)])
+    assets.exit_evidence.append(("vehicle_acquired", "cg-1"))
+    assert run.labels_of(assets, t)["should_exit"] == ("vehicle_acquired", ["cg-1"])
+    pension = _household(run, "tekun", [(62, 0, 270)])
+    assert run.labels_of(pension, t) == {}
+
+
+def test_truth_follows_what_the_income_events_reveal() -> None:
+    run = _hand_run()
+    # only the household total on the roster: a first report is taken as inside it
+    h = _household(run, "none", [(40, 3000, 0), (10, 0, 0)], other=0)
+    h.roster_income = h.obs_unattributed = 3000.0
+    worker = h.members[0]
+    run._observe_report(worker, 3000.0)
+    assert run.observed_income(h) == 3000.0  # nothing counted twice
+    worker.obs_wage = 0.0  # a job loss ends the earned income of the report
+    worker.obs_report = min(worker.obs_report, worker.obs_pension_in_report)
+    assert run.observed_income(h) == 0.0
+    # the roster gives each member's income: a report replaces that member's share
+    h2 = _household(run, "none", [(40, 2500, 0), (70, 0, 900)])
+    h2.roster_income = 3400.0
+    for member in h2.members:
+        member.roster_share = member.wage + member.pension
+    run._observe_report(h2.members[0], 2800.0)
+    assert run.observed_income(h2) == 3700.0
+    h2.members[1].alive = False  # the deceased's pension leaves with them
+    assert run.observed_income(h2) == 2800.0
 
 
 def test_truth_rows_agree_with_the_events(small_year: simulator.Simulation, small_year_events: list[dict]) -> None:
@@ -219,39 +250,33 @@ def test_truth_rows_agree_with_the_events(small_year: simulator.Simulation, smal
     for row in small_year.truth:
         labels[row["label"]] += 1
         if row["label"] == "none":
-            assert row["became_true_at"] is None and not row["episodes"]
-            continue
-        assert row["episodes"][0]["label"] == row["label"]
-        if row["household_id"].startswith("person:"):
-            person = row["household_id"].removeprefix("person:")
-            assert all(pid != person for group in members.values() for pid in group)
-            assert row["reason"] in ("large_medical_bill", "severe_disability")
-            bills = [e for e in small_year_events if e["person_id"] == person and e["type"] == "medical_bill"
-                     and e["occurred_at"] <= row["became_true_at"]]
-            if row["reason"] == "large_medical_bill":
-                assert sum(e["attributes"]["out_of_pocket_yuan"] for e in bills) > 30_000
+            assert not [k for k in row["kinds"] if k["observable"]]
+        for kind in row["kinds"]:
+            assert kind["kind"] in simulator.LABELS
+            if row["household_id"].startswith("person:"):
+                person = row["household_id"].removeprefix("person:")
+                assert all(pid != person for group in members.values() for pid in group)
+                assert kind["reason"] in ("large_medical_bill", "severe_disability")
+                bills = [e for e in small_year_events if e["person_id"] == person and e["type"] == "medical_bill"
+                         and e["occurred_at"] <= kind["knowable_at"]]
+                if kind["reason"] == "large_medical_bill":
+                    assert sum(e["attributes"]["out_of_pocket_yuan"] for e in bills) > 30_000
+                else:
+                    (certificate,) = [by_id[i] for i in kind["event_ids"]]
+                    assert certificate["attributes"]["grade"] <= 3
+                continue
+            if kind["kind"] in ("should_exit", "gradual_exit", "filed_relative_check"):
+                assert coverage[row["household_id"]] in COVERED
             else:
-                (certificate,) = [by_id[i] for i in row["event_ids"]]
-                assert certificate["attributes"]["grade"] <= 3
-            continue
-        if row["label"] in ("should_exit", "gradual_exit", "filed_relative"):
-            assert coverage[row["household_id"]] in COVERED
-        else:
-            assert coverage[row["household_id"]] in ("none", "edge")
-        times = []
-        for event_id in row["event_ids"]:
-            event = by_id[event_id]
-            assert event["person_id"] in members[row["household_id"]]
-            times.append(event["occurred_at"])
-        # true from the start (roster facts) or from the moment of one of its events
-        assert row["became_true_at"] == start or row["became_true_at"] in times
-        if row["reason"] == "hidden_pension":
-            (pension,) = [by_id[i] for i in row["event_ids"]]
-            assert pension["type"] == "pension_started"
-            assert pension["attributes"]["monthly_pension_yuan"] >= STANDARD
-        if row["reason"] == "income_over_standard_after_employment":
-            assert STANDARD < row["per_capita_income_yuan_at_end"] or not row["true_at_end"]
-    assert labels["should_be_covered"] and labels["should_exit"] and labels["none"]
+                assert coverage[row["household_id"]] in ("none", "edge")
+            times = []
+            for event_id in kind["event_ids"]:
+                event = by_id[event_id]
+                assert event["person_id"] in members[row["household_id"]]
+                times.append(event["occurred_at"])
+            # knowable from the start (roster facts) or from the moment of one of its events
+            assert kind["knowable_at"] == start or kind["knowable_at"] in times
+    assert labels["missed_coverage"] and labels["should_exit"] and labels["none"]
 
 
 def test_households_crossing_30000_out_of_pocket_are_a_few_percent(small_year_events: list[dict],
@@ -306,7 +331,7 @@ def test_cli_file_mode_writes_four_files_and_a_summary(tmp_path: Path, monkeypat
     assert result.exit_code == 0, result.output
     for name in FILES:
         assert (out / name).exists()
-    assert "events by type" in result.output and "ground truth by label" in result.output
+    assert "events by type" in result.output and "ground truth: alert kinds" in result.output
     registry = [json.loads(line) for line in _lines(out / "registry.jsonl") if line.startswith('{"household_id"')]
     assert all(r["dibao_standard_yuan"] == 1100 for r in registry if isinstance(r, dict))
     first = json.loads(_lines(out / "events.jsonl")[0])

@@ -129,7 +129,7 @@ def _filters(kind, level, status, street, community) -> queue.Filters:  # noqa: 
     return queue.Filters(kind=kind, level=level, status=status, street=street, community=community)
 
 
-KindQ = Annotated[Literal["missed_coverage", "should_exit", "gradual_exit", "filed_relative_check"] | None, Query()]
+KindQ = Annotated[Literal["missed_coverage", "missed_assistance", "should_exit", "gradual_exit", "filed_relative_check"] | None, Query()]
 StatusQ = Annotated[Literal["open", "all", "new", "confirmed", "dismissed", "merged", "closed"] | None, Query()]
 LevelQ = Annotated[int | None, Query(ge=1, le=4)]
 StreetQ = Annotated[StreetCode | None, Query()]

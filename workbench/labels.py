@@ -4,6 +4,7 @@ from __future__ import annotations
 
 KINDS = {
     "missed_coverage": "漏保",
+    "missed_assistance": "漏救",
     "should_exit": "应退",
     "gradual_exit": "渐退",
     "filed_relative_check": "备案核查",

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # what a confirmed alert changes the household's coverage to, by kind (None: unchanged)
 CONFIRMED_COVERAGE = {
     "missed_coverage": "dibao",
+    "missed_assistance": None,  # 临时救助、医疗救助: coverage unchanged
     "should_exit": "none",
     "gradual_exit": None,
     "filed_relative_check": None,
