@@ -458,6 +458,8 @@ class World:
             holder = max(household.members, key=lambda p: (p.wage == 0, p.age))
             holder.roster_share = (holder.roster_share or 0.0) + household.other_income
             household.obs_unattributed = 0.0
+            for p in household.members:  # the roster's figure stands as the member's first report
+                p.obs_report, p.obs_reported = p.roster_share, True
 
     def registry_records(self) -> list[dict]:
         recorded_at = datetime.fromtimestamp(self.spec.start_epoch, CHINA_STANDARD_TIME).isoformat()
@@ -980,10 +982,7 @@ class Run:
         total = h.roster_income
         for p in h.members:
             gone = not p.counted
-            if p.roster_share is not None:
-                replaced = p.roster_share if gone or p.obs_report is not None else 0.0
-            else:
-                replaced = p.obs_absorbed
+            replaced = p.roster_share if p.roster_share is not None else p.obs_absorbed
             current = 0.0 if gone else (p.obs_report or 0.0) + p.obs_wage + p.obs_pension
             total += current - replaced
         return max(0.0, total)

@@ -55,7 +55,8 @@ class HouseholdIncome:
 def household_income(household: dict, absent: frozenset[str] | set[str] = frozenset()) -> HouseholdIncome | None:
     """Income rules of DESIGN.md over the roster and the members' income facts; None when unknown.
 
-    Where the roster gives a member's income, a report replaces that share. Where it gives only the
+    Where the roster gives a member's income, it stands as their first report: a report replaces it
+    and a job loss ends it. Where it gives only the
     household total, a member's first report (with no wage or pension announced before it) is taken
     as already inside that total, up to what is left of it, in the order the first reports came;
     later figures move the income by their difference. Wages and pensions announced are added.
@@ -73,16 +74,19 @@ def household_income(household: dict, absent: frozenset[str] | set[str] = frozen
     changes: list[tuple[str, F.MemberIncome]] = []
     for person_id in household["members"]:
         facts = all_facts.get(person_id)
-        change = F.member_income(facts, roster_t) if facts else None
         share = shares.get(person_id)
+        change = F.member_income(facts, roster_t, share) if facts else None
         gone = person_id in absent
         if change is not None and not gone:
             changes.append((person_id, change))
+        if share is not None:  # the member's figure on the roster: the events move it to `current`
+            if gone:
+                total -= share
+            elif change is not None:
+                total += change.current - share
+            continue
         current = 0.0 if gone or change is None else change.current
-        if share is not None:
-            replaced = share if gone or (change is not None and change.replaces_roster_share) else 0.0
-            total += current - replaced
-        elif change is not None and change.replaces_roster_share and change.first_report is not None:
+        if change is not None and change.replaces_roster_share and change.first_report is not None:
             firsts.append((change.first_report, person_id, current))
         else:
             total += current

@@ -220,21 +220,22 @@ def merge(first: dict, second: dict) -> dict:
 
 @dataclass(frozen=True)
 class MemberIncome:
-    """What the income events since the roster say of one member's monthly income (yuan)."""
+    """What the roster and the income events since say of one member's monthly income (yuan)."""
 
-    current: float  # the member's income as the events state it (their roster share excluded)
-    replaces_roster_share: bool  # a report stated the member's whole income: their roster share is replaced
+    current: float  # the member's income now (with their roster share, where the roster gives it)
+    replaces_roster_share: bool  # a report stated the member's whole income (a total-only roster's share is replaced)
     first_report: list | None  # the first report since the roster, when no announced figure came before it
     changed: list  # the figures behind it, [t, event_id, monthly_yuan, source, kind], oldest first
 
 
-def member_income(facts: dict, since: float) -> MemberIncome | None:
+def member_income(facts: dict, since: float, roster_share: float | None = None) -> MemberIncome | None:
     """The member's income from the events after `since` (the roster's time), or None when none came.
 
     DESIGN.md's income rules: a wage or a pension is new since the roster and is added, replacing only
     an earlier wage or pension; a report states the member's total income and replaces every earlier
     figure; a job loss ends the wage and the earned part of the reports (a pension known when the
-    report was made stays). Only the latest figure of each kind is needed to apply these in time order.
+    report was made stays). The roster's own figure for the member, where it gives one, stands as the
+    member's first report. Only the latest figure of each kind is needed to apply these in time order.
     """
     steps = []
     for kind in ("wage", "pension", "report", "fired"):
@@ -245,7 +246,7 @@ def member_income(facts: dict, since: float) -> MemberIncome | None:
         return None
     steps.sort(key=lambda step: (step[0], step[1]))
     pension_before = facts.get("pension")
-    report = None
+    report = roster_share
     wage = pension = 0.0
     pension_in_report = 0.0
     for _t, _eid, kind, entry in steps:
@@ -262,8 +263,9 @@ def member_income(facts: dict, since: float) -> MemberIncome | None:
             if report is not None:
                 report = min(report, pension_in_report)
     first = None
-    report_first = facts.get("report_first")
-    if report is not None:
+    reported = any(kind == "report" for _t, _eid, kind, _entry in steps)
+    if reported and roster_share is None:
+        report_first = facts.get("report_first")
         if report_first is None or report_first[0] <= since:
             report_first = facts.get("report")
         figure_first = facts.get("figure_first")
@@ -272,12 +274,11 @@ def member_income(facts: dict, since: float) -> MemberIncome | None:
             for entry in (figure_first, facts.get("wage"), facts.get("pension"))
         )
         first = None if announced_before else report_first
-    changed = [[*entry, kind] for *_, kind, entry in steps]
     return MemberIncome(
         current=(report or 0.0) + wage + pension,
-        replaces_roster_share=report is not None,
+        replaces_roster_share=reported,
         first_report=first,
-        changed=changed,
+        changed=[[*entry, kind] for *_, kind, entry in steps],
     )
 
 

@@ -62,10 +62,15 @@ def an_event(draw, number: int) -> tuple[str, dict]:
 def a_roster(draw, number: int) -> tuple[str, dict]:
     members = draw(st.lists(st.sampled_from(PEOPLE[:5]), min_size=1, max_size=4, unique=True))
     household = draw(st.sampled_from(["H1", "H2"]))
+    per_member = draw(st.booleans())  # the roster gives each member's income, or only the total
     return "registry", {
         "household_id": household,
         "division_code": "420106002003",
-        "members": [{"person_id": pid, "relation": "head" if i == 0 else "other"} for i, pid in enumerate(members)],
+        "members": [
+            {"person_id": pid, "relation": "head" if i == 0 else "other",
+             **({"monthly_income_yuan": draw(st.sampled_from([0, 400, 1500, 3000]))} if per_member else {})}
+            for i, pid in enumerate(members)
+        ],
         "coverage": draw(st.sampled_from(["none", "dibao", "tekun", "edge"])),
         "monthly_income_yuan": draw(st.sampled_from([0, 1000, 2500, 4000, 9000])),
         "recorded_at": (START + timedelta(days=draw(st.integers(0, 400)))).isoformat(),

@@ -460,3 +460,33 @@ def test_filed_relative_check_time_is_the_later_of_roster_and_filing():
     record = filing("staff-010", [ids[0]], filed_at="2026-04-01T09:00:00+08:00")
     alerts = run(("registry", roster), ("filings", record))
     assert alerts[0]["event_time"] == "2026-04-01T09:00:00+08:00"
+
+
+def test_roster_member_incomes_are_summed_and_a_job_loss_ends_that_share():
+    worker, elder = person("1982-01-01"), person("1948-01-01")
+    roster = household("H-members", [(worker, "head"), (elder, "parent")], "none", 9999)
+    roster["members"][0]["monthly_income_yuan"] = 2600.0
+    roster["members"][1]["monthly_income_yuan"] = 300.0
+    monitor = Monitor()
+    assert run(("registry", roster), monitor=monitor) == []  # 2,900 for two (the sum, not 9,999)
+    alerts = run(("events", event("job_loss", worker, source="human_resources")), monitor=monitor)
+    assert kinds(alerts) == ["missed_coverage"]  # 300 for two
+    assert "在册家庭月收入2,900元" in alerts[0]["reasons"][0]["text"]
+
+
+def test_a_new_job_then_its_reports_count_once_and_its_loss_returns_to_the_roster_income():
+    worker, child = person("1984-01-01"), person("2014-01-01")
+    roster = household("H-newjob", [(worker, "head"), (child, "child")], "dibao", 1200)
+    monitor = Monitor()
+    hired = run(("registry", roster), ("events", event("employment_started", worker, when="2026-02-01T09:00:00+08:00",
+                                                       monthly_wage_yuan=1600)), monitor=monitor)
+    assert kinds(hired) == ["gradual_exit"]  # (1,200 + 1,600) / 2 = 1,400: over the standard
+    reports = [("events", event("income_reported", worker, when=f"2026-{m:02d}-20T09:00:00+08:00",
+                                monthly_income_yuan=1600)) for m in range(2, 9)]
+    assert run(*reports, monitor=monitor) == []  # the reports state the same wage: nothing moves
+    state = monitor.households["H-newjob"]
+    from scoring.assess import household_income_yuan
+
+    assert household_income_yuan(state) == 2800.0
+    run(("events", event("job_loss", worker, when="2026-09-01T09:00:00+08:00")), monitor=monitor)
+    assert household_income_yuan(monitor.households["H-newjob"]) == 1200.0

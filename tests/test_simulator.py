@@ -234,7 +234,8 @@ def test_truth_follows_what_the_income_events_reveal() -> None:
     h2 = _household(run, "none", [(40, 2500, 0), (70, 0, 900)])
     h2.roster_income = 3400.0
     for member in h2.members:
-        member.roster_share = member.wage + member.pension
+        member.roster_share = member.obs_report = member.wage + member.pension
+    assert run.observed_income(h2) == 3400.0
     run._observe_report(h2.members[0], 2800.0)
     assert run.observed_income(h2) == 3700.0
     h2.members[1].alive = False  # the deceased's pension leaves with them
