@@ -239,3 +239,19 @@ def test_a_newer_version_updates_and_keeps_the_decision(tmp_path):
         assert (detail["status"], detail["level"], detail["hardship_score"], detail["versions"]) == ("confirmed", 4, 91.0, 2)
         assert [t["what"] for t in detail["timeline"]].count("updated") == 1
         assert env.call("GET", "/api/v1/alerts?status=all", "bureau").json()["total"] == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_missed_assistance_alerts_are_queued_filtered_and_visited(backend, tmp_path):
+    """漏救 (临时救助、医疗救助): queued under its own kind and label, visited by the community officer,
+    and confirming it leaves the household's coverage as it was (assistance, not dibao)."""
+    with env_on(backend, tmp_path) as env:
+        env.ingest(make_alert("a1", kind="missed_assistance", level=2), make_alert("c1"))
+        queue = env.call("GET", "/api/v1/alerts?kind=missed_assistance", "bureau").json()
+        assert [item["kind"] for item in queue["items"]] == ["missed_assistance"]
+        assert queue["items"][0]["kind_label"] == "漏救"
+        task = env.call("POST", env.alert_url("a1", "confirm"), "bureau").json()["task"]
+        assert task["assignee"] in ("officer_a", "officer_b")  # a community officer, not the county verifier
+        from workbench.outcomes import CONFIRMED_COVERAGE
+
+        assert CONFIRMED_COVERAGE["missed_assistance"] is None
