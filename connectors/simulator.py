@@ -446,7 +446,7 @@ class World:
 
     def _roster_shares(self) -> None:
         """Half the roster records give each member's income (the other half only the total); the
-        household's other income goes to a member without a wage, the oldest first."""
+        household's other income goes to a member out of working age (the oldest), else one without a wage."""
         rng = random.Random(f"hardship-simulator/{self.spec.seed}/roster-members")
         for household in self.households:
             household.roster_income = round(household.other_income + sum(p.wage + p.pension for p in household.members), 2)
@@ -455,7 +455,8 @@ class World:
                 continue
             for p in household.members:
                 p.roster_share = p.wage + p.pension
-            holder = max(household.members, key=lambda p: (p.wage == 0, p.age))
+            # a child or an elderly member holds it where there is one: they never start a job or report
+            holder = max(household.members, key=lambda p: (not p.working_age, p.wage == 0, p.age))
             holder.roster_share = (holder.roster_share or 0.0) + household.other_income
             household.obs_unattributed = 0.0
             for p in household.members:  # the roster's figure stands as the member's first report

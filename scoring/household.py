@@ -149,12 +149,19 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
     if quiet is None or after["provisional"]:
         return False
     if event_type == "income_reported":
-        if person is before["facts"].get(event["person_id"]):
+        earlier = before["facts"].get(event["person_id"])
+        if person is earlier:
+            return True
+        # the routine case: a monthly report that states what the member's figures already said
+        since = after["roster_t"] or 0
+        share = (after.get("member_incomes") or {}).get(event["person_id"])
+        old = F.member_income(earlier, since, share) if earlier else None
+        new = F.member_income(person, since, share)
+        if old is not None and new is not None and old.current == new.current and \
+                old.replaces_roster_share == new.replaces_roster_share and old.first_report == new.first_report:
             return True
         income = household_income_yuan(after)
-        if income is None or income != quiet[4]:
-            return False
-        return True
+        return income is not None and income == quiet[4]
     if covered:
         return False
     if event_type in ("hospitalization", "hotline_request"):

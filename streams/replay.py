@@ -7,8 +7,11 @@ agents, so a replay gives the alerts the stream would give.
 
 from __future__ import annotations
 
+import heapq
 import json
+import re
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,8 +22,9 @@ from typing import IO
 import click
 
 from models.validation import CHINA_STANDARD_TIME, VALIDATORS, Rejected, dead_letter
+from scoring.household import PROVISIONAL_PREFIX
 from scoring.monitor import Monitor
-from scoring.policy import PolicyError, load_policy
+from scoring.policy import Policy, PolicyError, load_policy
 
 PROGRESS_EVERY = 20_000
 
@@ -61,25 +65,75 @@ def read_lines(path: Path, on_bytes: Callable[[int], None] | None = None) -> Ite
             on_bytes(consumed)
 
 
+class Partition:
+    """Which households one of `jobs` processes owns: by a hash of the household id. Events go to the
+    owner of the person's household (after the roster is read, the person index no longer changes
+    in a replay), or of the person's provisional household; outcomes by their household id."""
+
+    _PERSON_ID = re.compile(r'"person_id"\s*:\s*"([^"\\]*)"')
+    _HOUSEHOLD_ID = re.compile(r'"household_id"\s*:\s*"([^"\\]*)"')
+
+    def __init__(self, index: int, jobs: int) -> None:
+        self.index = index
+        self.jobs = jobs
+
+    def owner(self, household_id: str) -> int:
+        return zlib.crc32(household_id.encode("utf-8", "surrogateescape")) % self.jobs
+
+    def owns(self, household_id: str) -> bool:
+        return self.owner(household_id) == self.index
+
+    def household_of_person(self, monitor: Monitor, person_id: str) -> str:
+        return monitor.person_household.get(person_id) or PROVISIONAL_PREFIX + person_id
+
+    def line_owner(self, stream: str, line: str, monitor: Monitor) -> int | None:
+        """The owner of an event or outcome line read cheaply from its text; None when the text does
+        not say for certain (then every process decodes the line and routes the validated record)."""
+        if stream == "events":
+            if line.count('"person_id"') != 1:
+                return None
+            found = self._PERSON_ID.search(line)
+            return self.owner(self.household_of_person(monitor, found.group(1).strip().upper())) if found else None
+        if line.count('"household_id"') != 1:
+            return None
+        found = self._HOUSEHOLD_ID.search(line)
+        return self.owner(found.group(1)) if found else None
+
+    def record_owner(self, stream: str, record: dict, monitor: Monitor) -> int:
+        if stream == "events":
+            return self.owner(self.household_of_person(monitor, record["person_id"]))
+        return self.owner(record["household_id"])
+
+
 def replay_files(
     inputs: list[tuple[str, Path]],
     alerts_out: IO[str],
     deadletter_out: IO[str],
     monitor: Monitor,
     progress: Callable[[str, int], None] | None = None,
+    partition: Partition | None = None,
 ) -> ReplaySummary:
-    """Feed each (stream, file) in order through the monitor; write alerts and dead letters."""
+    """Feed each (stream, file) in order through the monitor; write alerts and dead letters.
+
+    With `partition`, only the households it owns are processed and written, and each output line
+    is prefixed with its input position (stream, line, sequence) so that the outputs of all the
+    partitions merge into the order one process gives (see `replay_parallel`).
+    """
     summary = ReplaySummary()
     loads = json.loads
     dumps = json.dumps
     write_alert = alerts_out.write
-    for stream, path in inputs:
+    for stream_index, (stream, path) in enumerate(inputs):
         validate = VALIDATORS[stream]
         feed = getattr(monitor, {"events": "event", "registry": "registry", "filings": "filing", "outcomes": "outcome"}[stream])
         on_bytes = (lambda n, s=stream: progress(s, n)) if progress else None
+        routed = partition is not None and stream in ("events", "outcomes")
         count = 0
         for number, line in read_lines(path, on_bytes):
             count += 1
+            owner = partition.line_owner(stream, line, monitor) if routed else None
+            if owner is not None and owner != partition.index:
+                continue
             try:
                 try:
                     raw = loads(line)
@@ -87,20 +141,110 @@ def replay_files(
                     raise Rejected("MALFORMED_JSON", f"not valid JSON ({exc}); each line must be one JSON object") from None
                 record = validate(raw)
             except Rejected as rejected:
+                if partition is not None and (owner if owner is not None else 0) != partition.index:
+                    continue  # another process writes this dead letter
                 summary.dead_letters[rejected.code] += 1
                 letter = dead_letter(stream, line.rstrip("\n"), rejected, file=str(path), line=number)
-                deadletter_out.write(dumps(letter, ensure_ascii=False) + "\n")
+                tag = f"{stream_index}\t{number}\t0\t" if partition is not None else ""
+                deadletter_out.write(tag + dumps(letter, ensure_ascii=False) + "\n")
+                continue
+            if routed and owner is None and partition.record_owner(stream, record, monitor) != partition.index:
                 continue
             alerts = feed(record)
             if alerts:
                 stamp = now_iso()
-                for alert in alerts:
+                for sequence, alert in enumerate(alerts):
+                    if partition is not None and not routed and not partition.owns(alert["household_id"]):
+                        continue  # roster and filings are read by every process; each writes its own
                     alert["emitted_at"] = stamp
                     summary.alerts[(alert["kind"], alert["level"])] += 1
-                    write_alert(dumps(alert, ensure_ascii=False) + "\n")
+                    tag = f"{stream_index}\t{number}\t{sequence}\t" if partition is not None else ""
+                    write_alert(tag + dumps(alert, ensure_ascii=False) + "\n")
         summary.lines[stream] += count
-    summary.households = len(monitor.households)
+    if partition is None:
+        summary.households = len(monitor.households)
+    else:
+        summary.households = sum(1 for household_id in monitor.households if partition.owns(household_id))
     return summary
+
+
+def _replay_part(inputs, policy, index: int, jobs: int, alerts_path: str, dead_path: str, done, results) -> None:
+    """One process of `replay_parallel`: its summary goes back on `results` (an exception as text)."""
+    def count_bytes(_stream: str, nbytes: int) -> None:
+        with done.get_lock():
+            done.value += nbytes
+
+    try:
+        with open(alerts_path, "w", encoding="utf-8") as alerts_file, open(dead_path, "w", encoding="utf-8") as dead_file:
+            summary = replay_files(inputs, alerts_file, dead_file, Monitor(policy), count_bytes if index == 0 else None,
+                                   Partition(index, jobs))
+        results.put((index, summary, None))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent, which stops the run
+        results.put((index, None, f"{type(exc).__name__}: {exc}"))
+
+
+def _merge_tagged(paths: list[str], out: IO[str]) -> None:
+    """Merge the partitions' tagged outputs into input order and drop the tags."""
+    def lines(path: str):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                stream_index, number, sequence, body = line.split("\t", 3)
+                yield (int(stream_index), int(number), int(sequence)), body
+
+    for _key, body in heapq.merge(*(lines(p) for p in paths), key=lambda item: item[0]):
+        out.write(body)
+
+
+def replay_parallel(inputs: list[tuple[str, Path]], alerts_out: IO[str], deadletter_out: IO[str], policy: Policy,
+                    jobs: int, progress: Callable[[str, int], None] | None = None) -> ReplaySummary:
+    """`replay_files` over `jobs` processes, households partitioned between them; the alerts and dead
+    letters come out identical to one process's (in the same order; only `emitted_at` differs)."""
+    import multiprocessing
+    import queue
+    import tempfile
+
+    context = multiprocessing.get_context("fork")  # the policy and inputs are inherited, not sent
+    done = context.Value("q", 0)
+    results = context.Queue()
+    summaries: dict[int, ReplaySummary] = {}
+    with tempfile.TemporaryDirectory(prefix="hardship-replay-") as scratch:
+        paths = [(f"{scratch}/alerts-{i}", f"{scratch}/dead-{i}") for i in range(jobs)]
+        processes = [
+            context.Process(target=_replay_part, args=(inputs, policy, i, jobs, *paths[i], done, results),
+                            name=f"hardship-replay-{i}")
+            for i in range(jobs)
+        ]
+        for process in processes:
+            process.start()
+        reported = 0
+        try:
+            while len(summaries) < jobs:
+                try:
+                    index, summary, error = results.get(timeout=0.2)
+                except queue.Empty:
+                    if any(not p.is_alive() and p.exitcode not in (0, None) for p in processes):
+                        raise RuntimeError("a replay process died; see the messages above") from None
+                else:
+                    if error is not None:
+                        raise RuntimeError(f"replay process {index} failed: {error}")
+                    summaries[index] = summary
+                if progress is not None and done.value > reported:
+                    progress("events", done.value - reported)
+                    reported = done.value
+        finally:
+            for process in processes:
+                if process.is_alive() and len(summaries) < jobs:
+                    process.terminate()
+                process.join()
+        _merge_tagged([a for a, _ in paths], alerts_out)
+        _merge_tagged([d for _, d in paths], deadletter_out)
+    summaries = [summaries[i] for i in range(jobs)]
+    merged = ReplaySummary(lines=summaries[0].lines)
+    for summary in summaries:
+        merged.alerts.update(summary.alerts)
+        merged.dead_letters.update(summary.dead_letters)
+        merged.households += summary.households
+    return merged
 
 
 def print_summary(summary: ReplaySummary, seconds: float, out: IO[str]) -> None:
@@ -152,7 +296,10 @@ def _progress_reporter(paths: list[Path], enabled: bool):
 @click.option("--deadletter-out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="where to write rejected input with its reason, JSON Lines")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
-def replay(registry_path, filings_path, events_path, outcomes_path, policy_path, alerts_out, deadletter_out, progress):
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="processes: households are partitioned between them; the output is the same as with one")
+def replay(registry_path, filings_path, events_path, outcomes_path, policy_path, alerts_out, deadletter_out, progress,
+           jobs):
     """Score JSON Lines files with the same core as the stream: the way to backtest a policy change.
 
     Registry and filings are read first, then events in file order. Prints alerts by kind and level
@@ -173,11 +320,16 @@ def replay(registry_path, filings_path, events_path, outcomes_path, policy_path,
     bar, advance = _progress_reporter([p for _, p in inputs], show)
     started = time.perf_counter()
     with open(alerts_out, "w", encoding="utf-8") as alerts_file, open(deadletter_out, "w", encoding="utf-8") as dead_file:
+        def run() -> ReplaySummary:
+            if jobs > 1:
+                return replay_parallel(inputs, alerts_file, dead_file, policy, jobs, advance)
+            return replay_files(inputs, alerts_file, dead_file, Monitor(policy), advance)
+
         if bar is not None:
             with bar:
-                summary = replay_files(inputs, alerts_file, dead_file, Monitor(policy), advance)
+                summary = run()
         else:
-            summary = replay_files(inputs, alerts_file, dead_file, Monitor(policy))
+            summary = run()
     print_summary(summary, time.perf_counter() - started, sys.stdout)
     if summary.total_dead_letters:
         click.echo(f"{summary.total_dead_letters:,} input lines were rejected; see {deadletter_out} for each reason.")
