@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("workbench.cli:serve", "the workbench: alert queue, visit tasks, JSON API"),
     "bench": ("streams.bench:bench", "benchmarks that print figures beside a baseline"),
     "evaluate": ("streams.evaluate:evaluate_command", "detection against ground truth: recall, precision, lead time"),
+    "backtest": ("streams.backtest:backtest", "the same history under two policies, compared side by side"),
 }
 
 
