@@ -90,7 +90,7 @@ def charts(report: dict) -> list[tuple[str, str]]:
     out.append(("Households flagged by kind (漏保 / 漏救 / 应退 / 渐退 / 备案核查)", _svg(figure)))
     plt.close(figure)
 
-    streets = sorted(runs[0]["workload"]["streets"])
+    streets = sorted(s for s, figures in runs[0]["workload"]["streets"].items() if figures["households"])
     figure, axis = plt.subplots(figsize=(8, 3.2))
     for number, run in enumerate(runs):
         values = [run["workload"]["streets"].get(s, {}).get("per_1000_households") or 0 for s in streets]
@@ -108,11 +108,11 @@ def charts(report: dict) -> list[tuple[str, str]]:
             for number, run in enumerate(runs):
                 values = [run["detection"]["kinds"][k][measure] or 0 for k in KINDS]
                 panel.bar([i + number * width for i in range(len(KINDS))], values, width, label=run["label"])
-            panel.set_xticks([i + width * (len(runs) - 1) / 2 for i in range(len(KINDS))],
-                             [k.split("_")[0] + "_" + k.split("_")[1][:4] for k in KINDS], fontsize=7)
+            panel.set_xticks([i + width * (len(runs) - 1) / 2 for i in range(len(KINDS))], KINDS, fontsize=7,
+                             rotation=25, ha="right")
             panel.set_title(measure)
-            panel.set_ylim(0, 1.05)
-        axes[0].legend()
+            panel.set_ylim(0, 1.15)
+        axes[0].legend(loc="upper center", ncols=len(runs), fontsize=7)
         out.append(("Recall and precision against the truth, by kind", _svg(figure)))
         plt.close(figure)
     return out
@@ -168,7 +168,8 @@ def render_html(report: dict) -> str:
                  + "".join(f"<th>{e(r['label'])} 预警/千户</th><th>{e(r['label'])} 人均月走访</th>" for r in runs) + "</tr>")
     for street in sorted(runs[0]["workload"]["streets"]):
         first = runs[0]["workload"]["streets"][street]
-        parts.append(f"<tr><td>{street}</td><td>{first['households']:,}</td>" + "".join(
+        name = street if first["households"] else f"{street}（未在册人员，按身份证所在县区）"
+        parts.append(f"<tr><td>{name}</td><td>{first['households']:,}</td>" + "".join(
             f"<td>{r['workload']['streets'].get(street, {}).get('per_1000_households') or 0}</td>"
             f"<td>{r['workload']['streets'].get(street, {}).get('visits_per_officer_month') or 0}</td>" for r in runs) + "</tr>")
     parts.append("</table>")
