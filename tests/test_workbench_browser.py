@@ -1,6 +1,8 @@
 """Headless Chromium against the real server: a bureau user confirms an alert, the officer records the visit on a phone.
 
-Screenshots go to docs/screenshots/. Skips only when Debian's chromium is absent and CI is not set.
+Screenshots go to the test's temporary folder; with HARDSHIP_UPDATE_SCREENSHOTS=1 they replace the ones
+in docs/screenshots/ (on purpose only: a test run leaves the clone as it found it). Skips only when
+Debian's chromium is absent and CI is not set.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from streams.broker import free_port
 from tests.workbench_fixtures import DIVISION, PASSWORD, make_alert, resident
 
 CHROMIUM = os.environ.get("HARDSHIP_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DOCS_SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -78,7 +80,8 @@ def test_bureau_confirms_and_officer_records_the_visit(tmp_path):
 
     url_db = f"sqlite:///{tmp_path / 'browser.sqlite3'}"
     _prepare_database(url_db)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = DOCS_SHOTS if os.environ.get("HARDSHIP_UPDATE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
     handle = start_subprocess(port=free_port(), database=url_db, data_dir=tmp_path, log_path=tmp_path / "serve.log")
     try:
         with sync_playwright() as p:
@@ -88,7 +91,7 @@ def test_bureau_confirms_and_officer_records_the_visit(tmp_path):
             page = desk.new_page()
             page.goto(handle.url + "/queue")
             assert "/login" in page.url
-            page.screenshot(path=str(SHOTS / "01-login.png"))
+            page.screenshot(path=str(shots / "01-login.png"))
             page.fill("input[name=username]", "wangke")
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
@@ -96,18 +99,18 @@ def test_bureau_confirms_and_officer_records_the_visit(tmp_path):
             body = page.inner_text("body")
             assert "预警队列" in body and "红色" in body and "person:420106********" in body
             assert resident(101) not in page.content()
-            page.screenshot(path=str(SHOTS / "02-queue.png"), full_page=True)
+            page.screenshot(path=str(shots / "02-queue.png"), full_page=True)
             page.click("text=person:420106********")
             page.wait_for_selector("svg.radar")
             assert "六维困难画像" in page.inner_text("body")
-            page.screenshot(path=str(SHOTS / "03-alert.png"), full_page=True)
+            page.screenshot(path=str(shots / "03-alert.png"), full_page=True)
             # a dismissal without a reason is refused on the page too
             page.click("text=排除预警")
             assert "书面理由" in page.inner_text("body")
             page.click("#confirm")
             page.wait_for_selector(".flash.ok")
             assert "已确认，生成核查任务" in page.inner_text(".flash")
-            page.screenshot(path=str(SHOTS / "04-confirmed.png"), full_page=True)
+            page.screenshot(path=str(shots / "04-confirmed.png"), full_page=True)
             desk_page = page
 
             phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
@@ -118,7 +121,7 @@ def test_bureau_confirms_and_officer_records_the_visit(tmp_path):
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url("**/tasks")
-            page.screenshot(path=str(SHOTS / "06-officer-tasks.png"), full_page=True)
+            page.screenshot(path=str(shots / "06-officer-tasks.png"), full_page=True)
             page.click("text=#1")
             page.wait_for_selector("#submit-visit")
             page.check("input[name=method][value=home_visit]")
@@ -126,16 +129,16 @@ def test_bureau_confirms_and_officer_records_the_visit(tmp_path):
             page.check("input[name=result][value=confirmed]")
             page.fill("input[name=contact_phone]", "13812345678")
             page.fill("input[name=bank_card]", "6222021234567891234")
-            page.screenshot(path=str(SHOTS / "07-visit-form.png"), full_page=True)
+            page.screenshot(path=str(shots / "07-visit-form.png"), full_page=True)
             page.click("#submit-visit")
             page.wait_for_selector(".flash.ok")
             body = page.inner_text("body")
             assert "走访结果已登记" in body and "138****5678" in body and "13812345678" not in body
-            page.screenshot(path=str(SHOTS / "08-visit-recorded.png"), full_page=True)
+            page.screenshot(path=str(shots / "08-visit-recorded.png"), full_page=True)
             phone.close()
             desk_page.goto(handle.url + "/stats")  # the bureau's figures after the visit
             assert "100%" in desk_page.inner_text("body")
-            desk_page.screenshot(path=str(SHOTS / "05-stats.png"), full_page=True)
+            desk_page.screenshot(path=str(shots / "05-stats.png"), full_page=True)
             desk.close()
             browser.close()
     finally:
