@@ -69,6 +69,9 @@ def common(func):
 
 
 def _setup(log_level: str, metrics_port: int | None) -> None:
+    from models.privacy import install_log_masking
+
+    install_log_masking()  # every record masked (resident IDs, phones, cards) before any handler sees it
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)

@@ -72,7 +72,7 @@ class SqlPoller:
             raise SqlSourceError("give either a query or a table")
         if not _NAME_RE.match(cursor_column):
             raise SqlSourceError(f"cursor column {cursor_column!r} is not a plain column name")
-        self.engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+        self.engine = sqlalchemy.create_engine(url, pool_pre_ping=True, hide_parameters=True)  # no resident ID in error logs
         preparer = self.engine.dialect.identifier_preparer
         if table:
             if not _NAME_RE.match(table):

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
+from models.privacy import install_log_masking
 from models.validation import Rejected
 from workbench import calendar_store, db
 from workbench.errors import WorkbenchError
@@ -73,6 +74,7 @@ def secret_key(data_dir: Path | None) -> str:
 def create_app(database_url: str, *, schema: str | None = None, migrate: bool = True,
                clock: Callable[[], datetime] = utcnow, publisher_broker: str | None = None,
                data_dir: Path | None = None, secure_cookies: bool = False) -> FastAPI:
+    install_log_masking()  # no log line of this process shows a resident ID, phone or card in full
     engine = db.make_engine(database_url, schema=schema)
     if migrate:
         db.upgrade(engine)
