@@ -66,7 +66,8 @@ def _mask_run(match: re.Match) -> str:
             return digits[:6] + "*" * 8 + digits[-4:]
         return run
     if _MOBILE_RE.match(digits):
-        return digits[:-11] + digits[-11:-8] + "****" + digits[-4:]
+        country = ("+" if run.startswith("+") else "") + digits[:-11] + (" " if len(digits) > 11 else "")
+        return country + digits[-11:-8] + "****" + digits[-4:]
     if digits.startswith("0") and 10 <= n <= 12:  # a landline with its area code (027-87654321)
         return digits[:3] + "*" * (n - 5) + digits[-2:]
     if n == 15:  # a first-generation resident ID
