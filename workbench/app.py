@@ -113,8 +113,24 @@ def create_app(database_url: str, *, schema: str | None = None, migrate: bool = 
     app.include_router(api.router)
     app.include_router(pages.router)
 
+    def _audit_refusal(request: Request, exc: WorkbenchError) -> None:
+        """A refused reach into another division's data is audited in a transaction of its own."""
+        from workbench import audit
+        from workbench.deps import client_of
+
+        info = exc.audit
+        with workbench.sessions() as session:
+            audit.record(session, info["actor"], "access_refused", workbench.now(), target_type=info["target_type"],
+                         target_id=info["target_id"], division_code=info["division_code"],
+                         detail={"path": request.url.path[:200], "method": request.method, "code": exc.code,
+                                 "scopes": list(getattr(info["actor"], "scopes", ()))},
+                         client=client_of(request))
+            session.commit()
+
     @app.exception_handler(WorkbenchError)
     async def _workbench_error(request: Request, exc: WorkbenchError):  # noqa: ANN202
+        if exc.audit is not None:
+            _audit_refusal(request, exc)
         if not request.url.path.startswith("/api/"):
             return pages.error_page(request, exc)
         return JSONResponse({"error": exc.as_dict()}, status_code=exc.status)

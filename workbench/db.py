@@ -30,6 +30,7 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
         def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA recursive_triggers=ON")  # REPLACE fires the DELETE triggers (append-only audit)
             if ":memory:" not in url:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()

@@ -187,6 +187,17 @@ class AuditEntry(Base):
     division_code: Mapped[str | None] = mapped_column(String(12), nullable=True, index=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the hash chain (哈希链): each row names the hash of the row before it and its own, so a rewrite shows
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditHead(Base):
+    """One row whose update serialises audit writers, so the chain never forks (no audit data in it)."""
+
+    __tablename__ = "wb_audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CalendarDay(Base):

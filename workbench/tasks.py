@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from workbench import access, audit, duedates, labels, outcomes
 from workbench.access import Actor
-from workbench.errors import Conflict, Forbidden, Invalid, NotFound
+from workbench.errors import Conflict, Forbidden, Invalid, NotFound, OutOfScope
 from workbench.queue import scoped
 from workbench.tables import Alert, Task, TimelineEntry, User, Visit
 from workbench.timeutil import today_cst
@@ -74,8 +74,11 @@ def get_task(session: Session, actor: Actor, task_id: int, action: str = "task.r
     if not 1 <= task_id <= 2_147_483_647:
         raise NotFound("没有找到该任务，或不在您的管辖范围内")
     task = session.get(Task, task_id)
-    if task is None or not access.in_scope(actor, task.division_code):
+    if task is None:
         raise NotFound("没有找到该任务，或不在您的管辖范围内")
+    if not access.in_scope(actor, task.division_code):
+        raise OutOfScope("没有找到该任务，或不在您的管辖范围内", actor=actor, target_type="task", target_id=str(task.id),
+                         division_code=task.division_code)
     if actor.role in {"officer", "verifier"} and task.assignee != actor.username:
         raise NotFound("没有找到该任务，或不在您的管辖范围内")
     alert = session.scalar(select(Alert).where(Alert.alert_id == task.alert_id))
