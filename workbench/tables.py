@@ -57,6 +57,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # raised by sign-out and by a password change: every page session signed with an older one is void
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ApiToken(Base):

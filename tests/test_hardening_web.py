@@ -1,0 +1,170 @@
+"""The workbench's "should fix" items of issue 13: sessions that sign-out and a password change end, throttling per
+client instead of a lockout anyone can cause, CSP and HSTS, no 500 from odd input, password strength, unique
+ASCII usernames and staff ids, X-Forwarded-For only from configured proxies, connector metrics on the loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from contextlib import closing
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.workbench_fixtures import DIVISION, PASSWORD, env_on, make_alert
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def _login(client, username: str, password: str = PASSWORD):  # noqa: ANN001, ANN202
+    token = _csrf(client.get("/login").text)
+    return client.post("/login", data={"username": username, "password": password, "csrf": token, "next": "/"},
+                       follow_redirects=False)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sign_out_and_password_change_end_copied_sessions(backend, tmp_path):
+    with env_on(backend, tmp_path) as env:
+        client = env.client
+        assert _login(client, "bureau").status_code == 303
+        copied = dict(client.cookies)
+        token = _csrf(client.get("/account").text)
+        client.post("/logout", data={"csrf": token})
+        with TestClient(env.app, cookies=copied) as thief:  # the cookie as it was before sign-out
+            assert thief.get("/queue", follow_redirects=False).status_code == 303
+
+        first, second = TestClient(env.app), TestClient(env.app)
+        with first, second:
+            assert _login(first, "street").status_code == 303 and _login(second, "street").status_code == 303
+            token = _csrf(first.get("/account").text)
+            changed = first.post("/account", data={"csrf": token, "current": PASSWORD, "new": "a-new-passphrase-7",
+                                                   "again": "a-new-passphrase-7"}, follow_redirects=False)
+            assert changed.status_code == 303, changed.text
+            assert first.get("/queue", follow_redirects=False).status_code == 200  # the changer goes on
+            assert second.get("/queue", follow_redirects=False).status_code == 303  # every other session ends
+
+
+def test_failed_sign_ins_throttle_the_client_not_the_account(tmp_path):
+    with env_on("sqlite", tmp_path) as env:
+        attacker = TestClient(env.app, client=("198.51.100.7", 40000))
+        owner = TestClient(env.app, client=("192.0.2.10", 40001))
+        with attacker, owner:
+            for _ in range(5):
+                assert attacker.post("/api/v1/token", json={"username": "bureau", "password": "guess-guess-1"}).status_code == 401
+            # the attacker is throttled, even with the right password ...
+            assert attacker.post("/api/v1/token", json={"username": "bureau", "password": PASSWORD}).status_code == 401
+            # ... and the owner, from elsewhere, signs in as usual
+            assert owner.post("/api/v1/token", json={"username": "bureau", "password": PASSWORD}).status_code == 200
+        items = env.call("GET", "/api/v1/audit?action=login_failed", "auditor").json()["items"]
+        assert {i["client"] for i in items} == {"198.51.100.7"}
+
+
+def test_security_headers_on_pages_and_api(tmp_path):
+    with env_on("sqlite", tmp_path) as env:
+        page = env.client.get("/login")
+        assert "script-src 'none'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["strict-transport-security"].startswith("max-age=")
+        api = env.client.get("/api/v1/healthz")
+        assert api.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "strict-transport-security" in api.headers
+
+
+def test_odd_input_gets_an_answer_not_a_500(tmp_path):
+    with env_on("sqlite", tmp_path) as env:
+        client = env.client
+        # a CSRF token outside ASCII
+        assert client.post("/login", data={"username": "bureau", "password": PASSWORD, "csrf": "令牌²"}).status_code == 403
+        # a merge target that isdigit() but int() refuses
+        env.ingest(make_alert("odd-1"), make_alert("odd-2", household="hh-odd-1"))
+        assert _login(client, "bureau").status_code == 303
+        token = _csrf(client.get("/account").text)
+        merged = client.post(env.page_url("odd-1", "merge"), data={"csrf": token, "into": "²"})
+        assert merged.status_code == 422
+        assert client.get("/queue?street=²²²²²²²²²").status_code == 200
+        # JSON bodies nested 1,000 deep, and a body over a megabyte
+        deep = "[" * 1000 + "]" * 1000
+        for path in ("/api/v1/token", env.alert_url("odd-1", "dismiss")):
+            answer = client.post(path, content=deep, headers={"content-type": "application/json"} | env.auth("bureau"))
+            assert answer.status_code == 422 and answer.json()["error"]["code"] == "TOO_DEEP"
+        nested_object = '{"reason": ' + '{"a": ' * 500 + "1" + "}" * 500 + "}"
+        assert client.post(env.alert_url("odd-1", "dismiss"), content=nested_object, headers={
+            "content-type": "application/json"} | env.auth("bureau")).status_code == 422
+        big = json.dumps({"reason": "x" * (1 << 20)})
+        assert client.post(env.alert_url("odd-1", "dismiss"), content=big, headers={
+            "content-type": "application/json"} | env.auth("bureau")).status_code == 413
+        # an ordinary request still goes through the guard
+        done = env.call("POST", env.alert_url("odd-1", "dismiss"), "bureau", json={"reason": "经核实，收入已计入"})
+        assert done.status_code == 200, done.text
+
+
+@pytest.mark.parametrize("password", [" " * 10, " " * 12 + "ab", "aaaaaaaaaaaa", "1234567890", "abababababab",
+                                      "officer_new-1"])
+def test_weak_passwords_are_refused(password, tmp_path):
+    with env_on("sqlite", tmp_path) as env:
+        answer = env.call("POST", "/api/v1/users", "admin", json={
+            "username": "officer_new", "display_name": "新专干", "role": "officer", "scopes": [DIVISION],
+            "password": password})
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "WEAK_PASSWORD", answer.text
+
+
+def test_homoglyph_usernames_and_duplicate_staff_ids_are_refused(tmp_path):
+    with env_on("sqlite", tmp_path) as env:
+        def create(username: str, staff_id: str):  # noqa: ANN202
+            return env.call("POST", "/api/v1/users", "admin", json={
+                "username": username, "display_name": "x", "role": "officer", "scopes": [DIVISION],
+                "password": "a-good-passphrase-9", "staff_id": staff_id})
+
+        assert create("burеau", "S-NEW-1").json()["error"]["code"] == "BAD_USERNAME"  # Cyrillic е
+        assert create("BUREAU", "S-NEW-2").json()["error"]["code"] == "USERNAME_TAKEN"
+        assert create("officer_c", "S-OFF-A").json()["error"]["code"] == "STAFF_ID_TAKEN"  # officer_a's number
+        assert create("officer_c", "S-NEW-3").status_code == 201
+
+
+def test_x_forwarded_for_is_believed_only_from_configured_proxies(tmp_path):
+    import httpx
+
+    from streams.broker import free_port
+    from workbench import db
+    from workbench.runner import start_in_process
+    from workbench.tables import AuditEntry
+
+    url = f"sqlite:///{tmp_path / 'xff.sqlite3'}"
+    for trusted, expected in ((None, "127.0.0.1"), ("127.0.0.1", "203.0.113.9")):
+        handle = start_in_process(port=free_port(), database=url, data_dir=tmp_path, trusted_proxies=trusted)
+        try:
+            answer = httpx.post(handle.url + "/api/v1/token", json={"username": f"nobody{expected}", "password": "x" * 12},
+                                headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)
+            assert answer.status_code == 401
+        finally:
+            handle.stop()
+        engine = db.make_engine(url)
+        with db.session_factory(engine)() as session:
+            from sqlalchemy import select
+
+            client = session.scalar(select(AuditEntry.client).where(AuditEntry.target_id == f"nobody{expected}"))
+        engine.dispose()
+        assert client == expected
+
+
+def test_connector_metrics_listen_on_the_loopback_by_default(monkeypatch):
+    from connectors.metrics import METRICS_HOST_ENV, serve_metrics
+    from streams.broker import free_port
+
+    monkeypatch.delenv(METRICS_HOST_ENV, raising=False)
+    port = free_port()
+    serve_metrics(port)
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            for line in handle.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.rsplit(":", 1)
+                if int(hex_port, 16) == port and state == "0A":  # LISTEN
+                    listening.append(address)
+    assert listening == ["0100007F"], listening  # 127.0.0.1 only, not 0.0.0.0
+    with closing(socket.create_connection(("127.0.0.1", port), timeout=5)):
+        pass
