@@ -197,6 +197,8 @@ class RowMapper:
 
     def map_row(self, cells: dict) -> dict:
         """One row -> a contract-shaped record (not yet validated); raises Rejected for a bad cell."""
+        if "__refused__" in cells:
+            raise Rejected(*cells["__refused__"])
         if "__malformed__" in cells:
             raise Rejected("MALFORMED_JSON", f"not valid JSON ({cells['__error__']}); each line must be one JSON object")
         if "__not_object__" in cells:
@@ -209,6 +211,11 @@ class RowMapper:
             if mapping.stream == "events":
                 if mapping.source and record.get("source") is None:
                     record["source"] = mapping.source
+                elif mapping.source and record.get("source") != mapping.source:
+                    # a department posts only its own events (the HTTP push refuses the same way)
+                    raise Rejected("SOURCE_MISMATCH", f"the record says source {str(record.get('source'))[:64]!r} but "
+                                   f"was dropped in the folder of {mapping.source}; drop it in its own department's "
+                                   "folder", "source")
                 attributes = record.get("attributes")
                 if isinstance(attributes, str):  # a table column holding JSON text
                     try:
