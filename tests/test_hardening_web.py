@@ -168,3 +168,21 @@ def test_connector_metrics_listen_on_the_loopback_by_default(monkeypatch):
     assert listening == ["0100007F"], listening  # 127.0.0.1 only, not 0.0.0.0
     with closing(socket.create_connection(("127.0.0.1", port), timeout=5)):
         pass
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_one_countys_holiday_moves_only_its_own_due_dates(backend, tmp_path):
+    """Confirmed Friday 2026-09-18, due 2026-11-05; 武昌区's admin makes 2026-10-20 a holiday: only 武昌区 moves."""
+    from tests.workbench_fixtures import OTHER_COUNTY
+
+    with env_on(backend, tmp_path) as env:
+        assert env.call("PUT", "/api/v1/calendar/2026-10-20", "admin", json={"working": False, "note": "区内停工"}).status_code == 200
+        env.ingest(make_alert("cal-near"), make_alert("cal-far", division=OTHER_COUNTY))
+        near = env.call("POST", env.alert_url("cal-near", "confirm"), "bureau").json()["task"]
+        far = env.call("POST", env.alert_url("cal-far", "confirm"), "bureau_far").json()["task"]
+        assert (near["due_date"], far["due_date"]) == ("2026-11-06", "2026-11-05")
+        days = env.call("GET", "/api/v1/calendar", "admin").json()["items"]
+        assert [(d["day"], d["scope"]) for d in days] == [("2026-10-20", "420106000000")]
+        assert env.call("GET", "/api/v1/calendar", "admin_far").json()["items"] == []
+        audited = env.call("GET", "/api/v1/audit?action=calendar_changed", "auditor").json()["items"]
+        assert [a["division_code"] for a in audited] == ["420106000000"]

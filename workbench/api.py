@@ -359,11 +359,9 @@ def create_user(body: UserRequest, actor: ActorDep, db: DbDep, request: Request)
 def get_calendar(actor: ActorDep, db: DbDep) -> dict:
     if not access.allowed(actor.role, "calendar.manage"):
         raise Forbidden("只有系统管理员可以维护节假日", "ROLE_FORBIDDEN")
-    from workbench.tables import CalendarDay
+    from workbench import calendar_store
 
-    rows = db.scalars(select(CalendarDay).order_by(CalendarDay.day))
-    return {"items": [{"day": r.day.isoformat(), "working": r.working, "note": r.note, "updated_by": r.updated_by}
-                      for r in rows]}
+    return {"items": calendar_store.days_for(db, actor)}  # the file's days (scope null) and those of the admin's divisions
 
 
 @router.put("/calendar/{day}", summary="设置某日为节假日或调休工作日")
@@ -374,6 +372,6 @@ def put_calendar(day: date, body: CalendarRequest, actor: ActorDep, db: DbDep, r
         raise Invalid("日期须在 2000-2100 年之间", "BAD_DATE", "day")
     from workbench import calendar_store
 
-    calendar_store.set_day(db, actor, day, body.working, body.note, workbench(request).now())
+    calendar_store.set_county_day(db, actor, day, body.working, body.note, workbench(request).now())
     db.commit()
     return {"day": day.isoformat(), "working": body.working, "note": body.note}

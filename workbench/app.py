@@ -50,7 +50,8 @@ class Workbench:
     def now(self) -> datetime:
         return self.clock()
 
-    def calendar(self, session: Session) -> dict:
+    def calendar(self, session: Session) -> calendar_store.Overrides:
+        """The holiday days; a task takes those of its own division (one county's days are not another's)."""
         return calendar_store.overrides(session)
 
     def committed(self) -> None:

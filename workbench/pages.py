@@ -37,7 +37,7 @@ from workbench.api import _task_views, export_rows, stats_view
 from workbench.deps import client_of, session, workbench
 from workbench.errors import Forbidden, Invalid, WorkbenchError
 from workbench.radar import radar_svg
-from workbench.tables import Alert, CalendarDay, Decision, Task, TimelineEntry, User
+from workbench.tables import Alert, Decision, Task, TimelineEntry, User
 from workbench.timeutil import show, today_cst
 
 router = APIRouter(include_in_schema=False)
@@ -492,8 +492,7 @@ def calendar_page(request: Request, db: DbDep) -> Response:
     actor, user = _actor(request, db)
     if not access.allowed(actor.role, "calendar.manage"):
         raise Forbidden("只有系统管理员可以维护节假日", "ROLE_FORBIDDEN")
-    rows = list(db.scalars(select(CalendarDay).order_by(CalendarDay.day)))
-    return _render(request, "calendar.html", user, items=rows)
+    return _render(request, "calendar.html", user, items=calendar_store.days_for(db, actor))
 
 
 @router.post("/admin/calendar")
@@ -507,7 +506,7 @@ def calendar_set(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
         when = date.fromisoformat(day)
     except ValueError:
         raise Invalid("请填写日期 YYYY-MM-DD", "BAD_DATE", "day") from None
-    calendar_store.set_day(db, actor, when, kind == "workday", note or None, workbench(request).now())
+    calendar_store.set_county_day(db, actor, when, kind == "workday", note or None, workbench(request).now())
     db.commit()
     _flash(request, f"已设置 {when.isoformat()} 为{'调休工作日' if kind == 'workday' else '节假日'}")
     return _back("/admin/calendar")

@@ -202,8 +202,24 @@ class AuditHead(Base):
     seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CountyCalendarDay(Base):
+    """A day an administrator set for their divisions only (one county's 调休 is not another's)."""
+
+    __tablename__ = "wb_calendar_scoped"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    scope: Mapped[str] = mapped_column(String(12), index=True)  # a 12-digit division code, covering its prefix
+    working: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ux_wb_calendar_scoped_day_scope", "day", "scope", unique=True),)
+
+
 class CalendarDay(Base):
-    """A day of the administrators' holiday file: a holiday (休) or a make-up working day (班)."""
+    """A day of the holiday file for every county (`hardship serve --holidays`): a holiday (休) or a make-up
+    working day (班). Administrators' own days are in CountyCalendarDay."""
 
     __tablename__ = "wb_calendar_days"
     day: Mapped[date] = mapped_column(Date, primary_key=True)
