@@ -186,3 +186,47 @@ def test_one_countys_holiday_moves_only_its_own_due_dates(backend, tmp_path):
         assert env.call("GET", "/api/v1/calendar", "admin_far").json()["items"] == []
         audited = env.call("GET", "/api/v1/audit?action=calendar_changed", "auditor").json()["items"]
         assert [a["division_code"] for a in audited] == ["420106000000"]
+
+
+def test_an_alert_does_not_move_to_another_county_under_an_open_task(tmp_path):
+    from models.validation import Rejected
+    from tests.workbench_fixtures import OTHER_COUNTY
+
+    with env_on("sqlite", tmp_path) as env:
+        env.ingest(make_alert("move-1"))
+        task = env.call("POST", env.alert_url("move-1", "confirm"), "bureau").json()["task"]
+        moved = make_alert("move-1", division=OTHER_COUNTY, emitted_at="2026-09-19T09:00:00+08:00")
+        with pytest.raises(Rejected) as refused:
+            env.ingest(moved)
+        assert refused.value.code == "COUNTY_CHANGE_WITH_OPEN_TASK"
+        assert env.call("GET", env.alert_url("move-1"), "bureau_far").status_code == 404
+        assert env.call("GET", f"/api/v1/tasks/{task['task_id']}", "bureau").json()["division_code"] == DIVISION
+        visit = env.call("POST", f"/api/v1/tasks/{task['task_id']}/visit", "officer_a", json={
+            "method": "home_visit", "finding": "入户核实，情况属实", "result": "confirmed"})
+        assert visit.status_code == 200, visit.text
+        env.ingest(moved)  # the task is done: the household may move on
+        assert env.call("GET", env.alert_url("move-1"), "bureau_far").status_code == 200
+
+
+def test_a_multi_county_users_export_is_audited_in_every_county(tmp_path):
+    from tests.workbench_fixtures import OTHER_COUNTY
+
+    with env_on("sqlite", tmp_path) as env:
+        created = env.call("POST", "/api/v1/users", "admin", json={
+            "username": "city_bureau", "display_name": "市局", "role": "bureau", "scopes": ["420106000000"],
+            "password": "a-good-passphrase-9"})
+        assert created.status_code == 201
+        from sqlalchemy import select
+
+        from workbench.tables import User
+
+        with env.wb.sessions() as session:  # a city-level account over two counties (set in the database)
+            session.scalar(select(User).where(User.username == "city_bureau")).scopes = ["420106000000", "420111000000"]
+            session.commit()
+        env.ingest(make_alert("exp-near"), make_alert("exp-far", division=OTHER_COUNTY))
+        token = env.client.post("/api/v1/token", json={"username": "city_bureau", "password": "a-good-passphrase-9"})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        assert env.client.get("/api/v1/exports/queue.xlsx", headers=headers).status_code == 200
+        for auditor in ("auditor", "auditor_far"):
+            items = env.call("GET", "/api/v1/audit?action=export", auditor).json()["items"]
+            assert len(items) == 1 and json.loads(items[0]["detail"])["rows"] == 1, (auditor, items)

@@ -20,7 +20,7 @@ from models.validation import (
     refuse_control_characters,
 )
 from workbench import labels
-from workbench.tables import Alert, TimelineEntry
+from workbench.tables import Alert, Task, TimelineEntry
 from workbench.timeutil import parse_iso
 
 DIMENSIONS = ("age_structure", "economic", "health", "disability", "employment", "shock")
@@ -109,6 +109,14 @@ def upsert_alert(session: Session, obj: object, now: datetime) -> tuple[Alert, b
     changed = any(getattr(alert, key) != value for key, value in clean.items() if key not in {"emitted_at"})
     if clean["emitted_at"] == alert.emitted_at and not changed:
         return alert, False  # the same message again (a replay)
+    if clean["division_code"][:6] != alert.division_code[:6]:
+        open_task = session.scalar(select(Task).where(Task.alert_id == alert.alert_id, Task.status != "done"))
+        if open_task is not None:  # the task, its assignee and its audit stay with the county that holds it
+            raise Rejected(
+                "COUNTY_CHANGE_WITH_OPEN_TASK",
+                f"the alert moves from county {alert.division_code[:6]} to {clean['division_code'][:6]} while its visit "
+                f"task #{open_task.id} is open there; finish or hand over the task in the workbench first, then send "
+                "the alert again", "division_code")
     before = alert.level
     for key, value in clean.items():
         setattr(alert, key, value)

@@ -305,8 +305,7 @@ def export_queue(actor: ActorDep, db: DbDep, request: Request, kind: KindQ = Non
     wb = workbench(request)
     now = wb.now()
     rows = export_rows(db, actor, "queue", today_cst(now), _filters(kind, level, status, street, community))
-    audit.record(db, actor, "export", now, target_type="queue", division_code=actor.scopes[0],
-                 detail={"rows": len(rows)}, client=client_of(request))
+    audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return _xlsx(exports.queue_xlsx(rows), "queue.xlsx")
 
@@ -316,8 +315,7 @@ def export_tasks(actor: ActorDep, db: DbDep, request: Request) -> Response:
     wb = workbench(request)
     now = wb.now()
     rows = export_rows(db, actor, "tasks", today_cst(now))
-    audit.record(db, actor, "export", now, target_type="tasks", division_code=actor.scopes[0],
-                 detail={"rows": len(rows)}, client=client_of(request))
+    audit.record_export(db, actor, now, "tasks", rows, client_of(request))
     db.commit()
     return _xlsx(exports.tasks_xlsx(rows), "tasks.xlsx")
 

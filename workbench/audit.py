@@ -65,6 +65,17 @@ def record(session: Session, actor: Actor | str, action: str, now: datetime, *, 
     return entry
 
 
+def record_export(session: Session, actor: Actor, now: datetime, target_type: str, rows: list[dict],
+                  client: str | None = None, action: str = "export") -> None:
+    """An export is audited under every division of the exporting user, with the rows of that division, so the
+    auditors of each county see it (a multi-county user's export was audited under the first county only)."""
+    for scope in actor.scopes:
+        start = divisions.prefix(scope)
+        mine = sum(1 for row in rows if str(row.get("division_code") or "").startswith(start))
+        record(session, actor, action, now, target_type=target_type, division_code=scope,
+               detail={"rows": mine, "rows_in_file": len(rows)}, client=client)
+
+
 def entries(session: Session, reader: Actor, *, action: str | None = None, actor: str | None = None,
             limit: int = 500, offset: int = 0) -> list[AuditEntry]:
     """What an auditor may read: entries about their divisions, and sign-ins of users (no division)."""

@@ -99,7 +99,6 @@ def audit_export(session, actor, now, client: str | None) -> bytes:
     if not access.allowed(actor.role, "audit.read"):
         raise Forbidden("只有纪检监督人员可以导出审计日志", "ROLE_FORBIDDEN")
     rows = [views.audit_view(entry) for entry in audit.entries(session, actor, limit=100_000)]
-    audit.record(session, actor, "audit_exported", now, target_type="audit",
-                 division_code=actor.scopes[0], detail={"rows": len(rows)}, client=client)
+    audit.record_export(session, actor, now, "audit", rows, client, action="audit_exported")
     session.commit()
     return audit_xlsx(rows)

@@ -204,8 +204,7 @@ def queue_export(request: Request, db: DbDep) -> Response:
     actor, _ = _actor(request, db)
     now = workbench(request).now()
     rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request))
-    audit.record(db, actor, "export", now, target_type="queue", division_code=actor.scopes[0], detail={"rows": len(rows)},
-                 client=client_of(request))
+    audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return Response(exports.queue_xlsx(rows), media_type=XLSX,
                     headers={"Content-Disposition": 'attachment; filename="queue.xlsx"'})
@@ -317,8 +316,7 @@ def tasks_export(request: Request, db: DbDep) -> Response:
     actor, _ = _actor(request, db)
     now = workbench(request).now()
     rows = export_rows(db, actor, "tasks", today_cst(now))
-    audit.record(db, actor, "export", now, target_type="tasks", division_code=actor.scopes[0], detail={"rows": len(rows)},
-                 client=client_of(request))
+    audit.record_export(db, actor, now, "tasks", rows, client_of(request))
     db.commit()
     return Response(exports.tasks_xlsx(rows), media_type=XLSX,
                     headers={"Content-Disposition": 'attachment; filename="tasks.xlsx"'})
