@@ -12,7 +12,7 @@ from contextlib import closing
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.workbench_fixtures import DIVISION, PASSWORD, env_on, make_alert
+from tests.workbench_fixtures import DIVISION, PASSWORD, env_on, make_alert, resident
 
 
 def _csrf(html: str) -> str:
@@ -221,7 +221,8 @@ def test_a_multi_county_users_export_is_audited_in_every_county(tmp_path):
         from workbench.tables import User
 
         with env.wb.sessions() as session:  # a city-level account over two counties (set in the database)
-            session.scalar(select(User).where(User.username == "city_bureau")).scopes = ["420106000000", "420111000000"]
+            city = session.scalar(select(User).where(User.username == "city_bureau"))
+            city.scopes, city.must_change_password = ["420106000000", "420111000000"], False
             session.commit()
         env.ingest(make_alert("exp-near"), make_alert("exp-far", division=OTHER_COUNTY))
         token = env.client.post("/api/v1/token", json={"username": "city_bureau", "password": "a-good-passphrase-9"})
@@ -230,3 +231,26 @@ def test_a_multi_county_users_export_is_audited_in_every_county(tmp_path):
         for auditor in ("auditor", "auditor_far"):
             items = env.call("GET", "/api/v1/audit?action=export", auditor).json()["items"]
             assert len(items) == 1 and json.loads(items[0]["detail"])["rows"] == 1, (auditor, items)
+
+
+def test_an_account_an_administrator_created_does_nothing_before_its_own_password(tmp_path):
+    with env_on("sqlite", tmp_path) as env:
+        created = env.call("POST", "/api/v1/users", "admin", json={
+            "username": "newbie", "display_name": "新人", "role": "bureau", "scopes": ["420106000000"],
+            "password": "admin-knows-this-1"})
+        assert created.status_code == 201
+        env.ingest(make_alert("person-x", household="person:" + resident(91)))
+        token = env.client.post("/api/v1/token", json={"username": "newbie", "password": "admin-knows-this-1"})
+        assert token.status_code == 403 and token.json()["error"]["code"] == "PASSWORD_CHANGE_REQUIRED"
+        client = env.client
+        assert _login(client, "newbie", "admin-knows-this-1").status_code == 303
+        assert client.get(env.page_url("person-x"), follow_redirects=False).headers["location"] == "/account"
+        token = _csrf(client.get("/account").text)
+        assert client.post(env.page_url("person-x", "reveal"), data={"csrf": token},
+                           follow_redirects=False).headers["location"] == "/account"  # no reveal with the admin's password
+        changed = client.post("/account", data={"csrf": token, "current": "admin-knows-this-1",
+                                                 "new": "my-own-passphrase-4", "again": "my-own-passphrase-4"},
+                              follow_redirects=False)
+        assert changed.status_code == 303
+        assert client.get(env.page_url("person-x"), follow_redirects=False).status_code == 200
+        assert env.client.post("/api/v1/token", json={"username": "newbie", "password": "my-own-passphrase-4"}).status_code == 200

@@ -82,7 +82,7 @@ def api_actor(request: Request, credentials: Annotated[HTTPAuthorizationCredenti
     if credentials is None or credentials.scheme.lower() != "bearer" or len(credentials.credentials) > 256:
         raise HTTPException(401, "需要登录令牌 (Authorization: Bearer <token>)", headers={"WWW-Authenticate": "Bearer"})
     user = users.user_for_token(db, credentials.credentials, workbench(request).now())
-    if user is None:
+    if user is None or user.must_change_password:
         raise HTTPException(401, "令牌无效或已过期", headers={"WWW-Authenticate": "Bearer"})
     return users.actor_of(user)
 
@@ -111,6 +111,10 @@ def token(body: TokenRequest, request: Request, db: DbDep) -> dict:
     if user is None:
         db.commit()
         raise HTTPException(401, "用户名或密码错误")
+    if user.must_change_password:
+        db.commit()
+        raise Forbidden("首次登录须先在工作台页面“修改密码”设置本人密码 (set your own password on /account first)",
+                        "PASSWORD_CHANGE_REQUIRED")
     value, expires = users.issue_token(db, user, now)
     audit.record(db, users.actor_of(user), "token_issued", now, target_type="user", target_id=user.username,
                  division_code=user.scopes[0], client=client_of(request))

@@ -75,6 +75,8 @@ def _actor(request: Request, db: Session) -> tuple[Actor, User]:
     if user is None:
         request.session.pop("uid", None)
         raise HTTPException(303, "请先登录", headers={"Location": "/login?next=" + quote(request.url.path)})
+    if user.must_change_password and request.url.path != "/account":
+        raise HTTPException(303, "请先设置本人密码", headers={"Location": "/account"})
     return users.actor_of(user), user
 
 

@@ -59,6 +59,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # raised by sign-out and by a password change: every page session signed with an older one is void
     session_version: Mapped[int] = mapped_column(Integer, default=0)
+    # set when an administrator created the account (and so knows its password): nothing but a password change
+    # until the person sets their own, so an administrator cannot use the account to read or reveal
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiToken(Base):

@@ -52,7 +52,8 @@ def create_user(session: Session, creator: Actor | None, *, username: str, displ
     except ValueError as exc:
         raise Invalid(str(exc), "WEAK_PASSWORD", "password") from None
     user = User(username=username, display_name=(display_name or username)[:64], role=role, scopes=list(scopes),
-                staff_id=(staff_id or None), password_hash=password_hash, active=True, created_at=now)
+                staff_id=(staff_id or None), password_hash=password_hash, active=True, created_at=now,
+                must_change_password=creator is not None)
     session.add(user)
     if creator is not None:
         audit.record(session, creator, "user_created", now, target_type="user", target_id=username,
@@ -64,6 +65,7 @@ def set_password(session: Session, user: User, password: str) -> None:
     """A new password ends every page session (and the caller revokes API tokens where the user changes it)."""
     user.password_hash = security.hash_password(password, user.username)
     user.session_version = (user.session_version or 0) + 1
+    user.must_change_password = False
 
 
 def change_password(session: Session, user: User, current: str, new: str, now: datetime,
