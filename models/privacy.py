@@ -31,7 +31,6 @@ PSEUDONYM_KEY_ENV = "HARDSHIP_PSEUDONYM_KEY"
 PSEUDONYM_KEY_FILE = "pseudonym.key"
 
 # Numbers by their digits (\d is Unicode-aware: full-width ０-９ count), contiguous or in the usual groups.
-_D = r"\d"
 _NUMBER_RUN_RE = re.compile(
     r"(?<!\d)(?:"
     r"\d{6}[ \-]\d{8}[ \-]\d{3}[\dXxＸｘ]"  # a resident ID in groups 6-8-4

@@ -214,3 +214,32 @@ def test_postgres_owner_rewrite_is_detected_by_verify(tmp_path):
         with engine.begin() as conn, pytest.raises(DBAPIError, match="append-only"):
             conn.execute(text("TRUNCATE wb_audit"))  # the owner's TRUNCATE is refused by the trigger too
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_rows_written_before_the_chain_are_chained_by_the_migration(backend, tmp_path):
+    from workbench import audit, db
+
+    def check(engine) -> None:  # noqa: ANN001
+        db.upgrade(engine, "0001")
+        with engine.begin() as conn:
+            for n in range(3):
+                conn.execute(text("INSERT INTO wb_audit (at, actor, action, detail) VALUES (:at, :who, 'login', :d)"),
+                             {"at": datetime(2026, 9, 1, 8, n, 30, 123456, tzinfo=UTC) if backend == "postgres"
+                              else f"2026-09-01 08:0{n}:30.123456", "who": f"old{n}", "d": '{"k": "值"}'})
+        db.upgrade(engine)
+        with db.session_factory(engine)() as session:
+            audit.record(session, "new", "login", datetime.now(UTC))
+            session.commit()
+            verdict = audit.verify(session)
+        assert verdict.ok and verdict.rows == 4, verdict
+
+    if backend == "sqlite":
+        engine = db.make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+        check(engine)
+        engine.dispose()
+        return
+    with postgres_schema() as (url, schema):
+        engine = db.make_engine(url, schema=schema)
+        check(engine)
+        engine.dispose()

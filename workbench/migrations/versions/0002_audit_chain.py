@@ -9,6 +9,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26
 """
+import hashlib
+import json
+from datetime import UTC
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -18,9 +22,24 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    from workbench.audit import GENESIS, row_digest
+# The chain as this revision defines it (kept here, so that later code cannot change what the migration wrote;
+# workbench/audit.py computes the same and a test checks that the two agree).
+GENESIS = "0" * 64
+CHAINED_FIELDS = ("at", "actor", "role", "action", "target_type", "target_id", "division_code", "detail", "client")
 
+
+def row_digest(previous: str, values: dict) -> str:
+    def time_text(value):  # noqa: ANN001, ANN202
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    fields = [previous] + [time_text(values.get(name)) if name == "at" else values.get(name) for name in CHAINED_FIELDS]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def upgrade() -> None:
     bind = op.get_bind()
     dialect = bind.dialect.name
     with op.batch_alter_table("wb_audit") as batch:
