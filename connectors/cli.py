@@ -69,14 +69,17 @@ def common(func):
 
 
 def _setup(log_level: str, metrics_port: int | None) -> None:
+    from models.privacy import install_log_masking
+
+    install_log_masking()  # every record masked (resident IDs, phones, cards) before any handler sees it
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    from connectors.metrics import serve_metrics
+    from connectors.metrics import metrics_host, serve_metrics
 
     serve_metrics(metrics_port)
     if metrics_port:
-        log.info("metrics on http://0.0.0.0:%d/metrics", metrics_port)
+        log.info("metrics on http://%s:%d/metrics", metrics_host(), metrics_port)
 
 
 class _Progress:

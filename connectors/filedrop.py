@@ -99,7 +99,7 @@ def group_units(mapper: RowMapper, rows: Iterator[tuple[int, dict]]) -> list[Uni
     by_key: dict[object, Unit] = {}
     for row, cells in rows:
         try:
-            if "__malformed__" in cells or "__not_object__" in cells:
+            if "__malformed__" in cells or "__not_object__" in cells or "__refused__" in cells:
                 mapper.map_row(cells)  # raises the reason
             key = mapper._value(key_spec, cells)
         except Rejected as exc:

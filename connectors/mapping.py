@@ -25,6 +25,7 @@ import yaml
 
 from connectors.readers import FileRejected
 from connectors.values import CONVERTERS, clean_text, to_time
+from models.privacy import pseudonym
 from models.validation import EVENT_TYPES, Rejected
 
 BUNDLED_DIR = Path(__file__).parent / "mappings"
@@ -109,6 +110,7 @@ class Mapping:
     type_spec: FieldSpec | None = None
     event_id: FieldSpec | None = None
     event_id_prefix: str = ""
+    event_id_pseudonymise: bool = False  # the id column is a personal number (残疾人证号): send a keyed hash of it
     fields: list[FieldSpec] = field(default_factory=list)
     group_by: str | None = None
     items_into: str | None = None
@@ -195,6 +197,8 @@ class RowMapper:
 
     def map_row(self, cells: dict) -> dict:
         """One row -> a contract-shaped record (not yet validated); raises Rejected for a bad cell."""
+        if "__refused__" in cells:
+            raise Rejected(*cells["__refused__"])
         if "__malformed__" in cells:
             raise Rejected("MALFORMED_JSON", f"not valid JSON ({cells['__error__']}); each line must be one JSON object")
         if "__not_object__" in cells:
@@ -207,6 +211,11 @@ class RowMapper:
             if mapping.stream == "events":
                 if mapping.source and record.get("source") is None:
                     record["source"] = mapping.source
+                elif mapping.source and record.get("source") != mapping.source:
+                    # a department posts only its own events (the HTTP push refuses the same way)
+                    raise Rejected("SOURCE_MISMATCH", f"the record says source {str(record.get('source'))[:64]!r} but "
+                                   f"was dropped in the folder of {mapping.source}; drop it in its own department's "
+                                   "folder", "source")
                 attributes = record.get("attributes")
                 if isinstance(attributes, str):  # a table column holding JSON text
                     try:
@@ -225,6 +234,8 @@ class RowMapper:
             event_id = self._value(mapping.event_id, cells) if mapping.event_id else None
             if event_id is None:
                 event_id = row_digest(mapping.source or mapping.name, cells)
+            elif mapping.event_id_pseudonymise:
+                event_id = f"{mapping.event_id_prefix}{pseudonym(str(event_id), mapping.source or mapping.name)}"
             else:
                 event_id = f"{mapping.event_id_prefix}{event_id}"
             record["event_id"] = event_id
@@ -292,6 +303,7 @@ def parse_mapping(data: dict, name: str | None = None) -> Mapping:
         if event_id is not None:
             mapping.event_id = FieldSpec.parse("event_id", event_id)
             mapping.event_id_prefix = str(event_id.get("prefix", "")) if isinstance(event_id, dict) else ""
+            mapping.event_id_pseudonymise = bool(event_id.get("pseudonymise")) if isinstance(event_id, dict) else False
     group_by = data.get("group_by")
     if group_by is not None:
         mapping.group_by = group_by

@@ -54,8 +54,20 @@ COMMIT_SECONDS = Histogram(
 _served: set[int] = set()
 
 
-def serve_metrics(port: int | None, host: str = "0.0.0.0") -> None:
-    """Expose /metrics on `port` (once per process); None or 0 means off."""
+METRICS_HOST_ENV = "HARDSHIP_CONNECTOR_METRICS_HOST"
+
+
+def metrics_host() -> str:
+    """Where /metrics listens: the loopback unless HARDSHIP_CONNECTOR_METRICS_HOST says otherwise (a container that
+    Prometheus scrapes from outside sets 0.0.0.0; docker-compose.yml does)."""
+    import os
+
+    return os.environ.get(METRICS_HOST_ENV) or "127.0.0.1"
+
+
+def serve_metrics(port: int | None, host: str | None = None) -> None:
+    """Expose /metrics on `port` (once per process); None or 0 means off; loopback only unless configured."""
+    host = host or metrics_host()
     if port and port not in _served:
         start_http_server(port, addr=host)
         _served.add(port)

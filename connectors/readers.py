@@ -94,9 +94,24 @@ def open_csv(path: Path, data: bytes | None = None) -> OpenedFile:
         raise FileRejected("EMPTY_FILE", "the file is empty; it needs a header row and records") from None
     estimated = max(text.count("\n") - 1, 0)
 
+    def records() -> Iterator[list[str] | dict]:
+        """The reader's rows; a row the csv module refuses (a field over its 128 KiB limit) becomes a refusal and
+        the reader goes on with the next line, so the rest of the file is read and nothing is read twice."""
+        while True:
+            try:
+                yield next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield refused("FIELD_TOO_LARGE" if "field limit" in str(exc) else "BAD_CSV_ROW",
+                              f"line {reader.line_num}: {exc}; split the cell or export it as a separate file")
+
     def rows() -> Iterator[tuple[int, dict]]:
         width = len(header)
-        for number, cells in enumerate(reader, start=2):
+        for number, cells in enumerate(records(), start=2):
+            if isinstance(cells, dict):
+                yield number, cells
+                continue
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank line
             if len(cells) < width:
@@ -104,6 +119,11 @@ def open_csv(path: Path, data: bytes | None = None) -> OpenedFile:
             yield number, dict(zip(header, cells, strict=False)) if len(cells) == width else _wide(header, cells)
 
     return OpenedFile(path, "csv", encoding, header, estimated, rows())
+
+
+def refused(code: str, message: str) -> dict:
+    """The cells of a row that could not be read: the mapper raises Rejected(code, message) for it."""
+    return {"__refused__": [code, message]}
 
 
 def _wide(header: list[str], cells: list[str]) -> dict:
@@ -153,6 +173,10 @@ def open_jsonl(path: Path, data: bytes | None = None) -> OpenedFile:
                 value = json.loads(line)
             except ValueError as exc:
                 yield number, {"__malformed__": line, "__error__": str(exc)}
+                continue
+            except RecursionError:  # nested deeper than the parser goes: a dead letter, and the file goes on
+                yield number, refused("TOO_DEEP", "the line nests deeper than any record of the contract; send flat "
+                                      "JSON objects, one per line")
                 continue
             yield number, value if isinstance(value, dict) else {"__not_object__": value}
 

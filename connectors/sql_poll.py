@@ -6,6 +6,10 @@ through when the columns already have the contract's names) and the validators, 
 acknowledgement, then the cursor (the last value) is written durably. Rows that share the last
 cursor value of a full batch are left for the next poll, so a non-unique column such as an update
 time loses no row; a unique increasing column (an id, a sequence) is best.
+
+Rows the cursor can never reach are dead-lettered, not skipped in silence: a row whose cursor column is
+NULL (`NULL_CURSOR`, once per row) and rows that appear at or below the cursor after it passed them
+(`CURSOR_WENT_BACK`, one letter naming how many). Both are checked each time the poller has caught up.
 """
 
 from __future__ import annotations
@@ -21,13 +25,20 @@ from pathlib import Path
 from connectors import metrics as M
 from connectors.core import Shipper
 from connectors.kafka_out import KafkaOut
-from connectors.mapping import Mapping
+from connectors.mapping import Mapping, row_digest
 from connectors.state import Cursor, StateLock
 from models.validation import Rejected
 
 log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z_\u4e00-\u9fff][A-Za-z0-9_.\u4e00-\u9fff]*$")
+
+
+MAX_NULL_REPORTED = 10_000
+
+
+def _plain_text(value: object) -> object:
+    return value if value is None or isinstance(value, int | float | str) else str(value)
 
 
 class SqlSourceError(RuntimeError):
@@ -72,7 +83,7 @@ class SqlPoller:
             raise SqlSourceError("give either a query or a table")
         if not _NAME_RE.match(cursor_column):
             raise SqlSourceError(f"cursor column {cursor_column!r} is not a plain column name")
-        self.engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+        self.engine = sqlalchemy.create_engine(url, pool_pre_ping=True, hide_parameters=True)  # no resident ID in error logs
         preparer = self.engine.dialect.identifier_preparer
         if table:
             if not _NAME_RE.match(table):
@@ -87,15 +98,21 @@ class SqlPoller:
         self.batch = max(1, batch)
         self.name = name or mapping.source or mapping.name
         self.source = mapping.source or self.name
-        self._first = sqlalchemy.text(f"SELECT * FROM ({base}) AS q ORDER BY q.{column} LIMIT :limit")
+        self._first = sqlalchemy.text(f"SELECT * FROM ({base}) AS q WHERE q.{column} IS NOT NULL "
+                                      f"ORDER BY q.{column} LIMIT :limit")
+        self._nulls = sqlalchemy.text(f"SELECT * FROM ({base}) AS q WHERE q.{column} IS NULL LIMIT :limit")
+        self._count_upto = sqlalchemy.text(f"SELECT count(*) FROM ({base}) AS q WHERE q.{column} <= :cursor")
         self._next = sqlalchemy.text(f"SELECT * FROM ({base}) AS q WHERE q.{column} > :cursor "
                                      f"ORDER BY q.{column} LIMIT :limit")
-        self._count_all = sqlalchemy.text(f"SELECT count(*) FROM ({base}) AS q")
+        self._count_all = sqlalchemy.text(f"SELECT count(*) FROM ({base}) AS q WHERE q.{column} IS NOT NULL")
         self._count_after = sqlalchemy.text(f"SELECT count(*) FROM ({base}) AS q WHERE q.{column} > :cursor")
         self.lock = StateLock(Path(state_dir) / "sql" / self.name)
         self.cursor_store = Cursor(Path(state_dir) / "sql" / self.name / "cursor.json")
         saved = self.cursor_store.load()
         self.cursor = _load_cursor(saved)
+        # rows at or below the cursor that the poller has read (to notice rows slipped in under it)
+        self._below: int | None = (saved or {}).get("below")
+        self._null_reported: list[str] = list((saved or {}).get("null_reported", []))
         self.mapper = mapping.dynamic()
         self.shipper = Shipper(out, mapping.stream, "sql", self.source)
         if saved and saved.get("counts"):
@@ -116,6 +133,7 @@ class SqlPoller:
         """Ship one batch; returns how many rows it held (0: nothing new)."""
         rows = self._fetch()
         if not rows:
+            self._strays()
             self._update_lag()
             return 0
         if self.cursor_column not in rows[0]:
@@ -136,11 +154,52 @@ class SqlPoller:
             self.shipper.ship(row, record, lambda v=cursor_value: {"query": self.name, "cursor": v}, error)
         self.shipper.barrier()  # acknowledged: now the cursor may move
         self.cursor = rows[-1][self.cursor_column]
-        self.cursor_store.save({**_dump_cursor(self.cursor), "column": self.cursor_column,
-                                "counts": self.shipper.counts.as_dict()})
+        if self._below is not None:
+            self._below += len(rows)
+        self._save()
         M.CURSOR_AGE.labels("sql", self.name).set(time.time())
         self._update_lag()
         return len(rows)
+
+    def _save(self) -> None:
+        state = {"value": None} if self.cursor is None else _dump_cursor(self.cursor)
+        self.cursor_store.save({**state, "column": self.cursor_column, "counts": self.shipper.counts.as_dict(),
+                                "below": self._below, "null_reported": self._null_reported[-MAX_NULL_REPORTED:]})
+
+    def _strays(self) -> None:
+        """Dead-letter the rows the cursor can never reach; called when the poller has caught up."""
+        letters = 0
+        with self.engine.connect() as connection:
+            nulls = [dict(row._mapping) for row in connection.execute(self._nulls, {"limit": MAX_NULL_REPORTED})]
+            below = None if self.cursor is None else connection.execute(
+                self._count_upto, {"cursor": self.cursor}).scalar_one()
+        reported = set(self._null_reported)
+        for row in nulls:
+            digest = row_digest(self.name, {k: _plain_text(v) for k, v in row.items()})
+            if digest in reported:
+                continue
+            reported.add(digest)
+            self._null_reported.append(digest)
+            self.shipper.reject(row, Rejected(
+                "NULL_CURSOR", f"the cursor column {self.cursor_column} is empty in this row, so the poller can never "
+                "read it; fill it at the source (the row is then sent when its value is above the cursor)",
+                self.cursor_column), {"query": self.name, "cursor": None})
+            letters += 1
+        if below is not None:
+            if self._below is not None and below > self._below:
+                missed = below - self._below
+                self.shipper.reject({"cursor": _dump_cursor(self.cursor)["value"], "rows_below_before": self._below,
+                                     "rows_below_now": below}, Rejected(
+                    "CURSOR_WENT_BACK", f"{missed} row(s) appeared with {self.cursor_column} at or below the cursor "
+                    f"{self.cursor!s:.40}, which the poller has passed; give them new, higher values at the source",
+                    self.cursor_column), {"query": self.name, "cursor": _dump_cursor(self.cursor)["value"]})
+                log.warning("%s: %d row(s) appeared at or below the cursor; dead-lettered (CURSOR_WENT_BACK)",
+                            self.name, missed)
+                letters += 1
+            self._below = below
+        if letters or below is not None:
+            self.shipper.barrier()
+            self._save()
 
     def _update_lag(self) -> None:
         try:

@@ -65,6 +65,11 @@ OUTCOME_FIELDS = ("outcome_id", "alert_id", "household_id", "decision", "decided
 _SOURCE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _DIVISION_RE = re.compile(r"^[1-9][0-9]{11}$")
 _BARE_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Control characters (Unicode category Cc: C0, DEL, C1). PostgreSQL cannot store NUL in text at all, and
+# the rest corrupt files, terminals and logs; identifiers may hold none, free texts keep tab and line breaks.
+_CONTROL_IN_ID_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+MAX_NESTING = 32  # deeper JSON is refused: no contract record nests more than a few levels
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,51 @@ class Rejected(Exception):  # noqa: N818 - the domain word
 # --- small parsers -----------------------------------------------------------------------------
 
 
+def _control_rejection(value: str, match: re.Match, field: str | None) -> Rejected:
+    return Rejected(
+        "CONTROL_CHARACTER",
+        f"{field or 'a value'} holds the control character U+{ord(match.group(0)):04X} at position {match.start()}; "
+        "remove it at the source (a NUL byte usually comes from a fixed-width or binary export) and send the "
+        "record again",
+        field,
+    )
+
+
+def refuse_control_characters(value: str, field: str | None, *, text: bool = False) -> str:
+    """`value` unchanged, or Rejected CONTROL_CHARACTER; `text` allows tab, CR and LF (free text)."""
+    match = (_CONTROL_IN_TEXT_RE if text else _CONTROL_IN_ID_RE).search(value)
+    if match is not None:
+        raise _control_rejection(value, match, field)
+    return value
+
+
+def check_strings(obj: object, field: str | None = None, depth: int = 0) -> None:
+    """Every string (and key) inside a decoded JSON value is free of control characters; nesting is bounded.
+
+    Texts may carry tab and line breaks; keys never. Raises Rejected (CONTROL_CHARACTER, TOO_DEEP).
+    """
+    if isinstance(obj, str):
+        refuse_control_characters(obj, field, text=True)
+    elif isinstance(obj, dict):
+        if depth >= MAX_NESTING:
+            raise Rejected("TOO_DEEP", f"the record nests deeper than {MAX_NESTING} levels; send flat JSON", field)
+        for key, value in obj.items():
+            where = f"{field}.{key}" if field else str(key)
+            if isinstance(key, str):
+                refuse_control_characters(key, where)
+            check_strings(value, where, depth + 1)
+    elif isinstance(obj, list | tuple):
+        if depth >= MAX_NESTING:
+            raise Rejected("TOO_DEEP", f"the record nests deeper than {MAX_NESTING} levels; send flat JSON", field)
+        for index, value in enumerate(obj):
+            check_strings(value, f"{field}[{index}]" if field else f"[{index}]", depth + 1)
+
+
 def parse_time(value: object, field: str) -> int:
     """ISO 8601 with an offset -> epoch seconds; a bare date means midnight China Standard Time."""
     if not isinstance(value, str):
         raise Rejected("BAD_TIMESTAMP", "give an ISO 8601 time such as 2026-11-01T10:00:00+08:00", field)
+    refuse_control_characters(value, field)
     try:
         if len(value) == 10 and _BARE_DATE_RE.match(value):
             moment = datetime.fromisoformat(value).replace(tzinfo=CHINA_STANDARD_TIME)
@@ -146,7 +192,16 @@ def parse_identifier(value: object, field: str) -> str:
         raise Rejected("MISSING_FIELD" if value in (None, "") else "BAD_IDENTIFIER", f"{field} must be a non-empty string", field)
     if len(value) > MAX_ID_LENGTH:
         raise Rejected("BAD_IDENTIFIER", f"{field} is longer than {MAX_ID_LENGTH} characters", field)
-    return value
+    return refuse_control_characters(value, field)
+
+
+def parse_text(value: object, field: str, max_length: int = 4000) -> str:
+    """A free text (a reason, a finding): a string without control characters other than tab and line breaks."""
+    if not isinstance(value, str):
+        raise Rejected("BAD_TEXT", f"{field} must be a string, not {type(value).__name__}", field)
+    if len(value) > max_length:
+        raise Rejected("BAD_TEXT", f"{field} is longer than {max_length} characters", field)
+    return refuse_control_characters(value, field, text=True)
 
 
 # A cache of IDs already found valid: most events are about people seen before.
@@ -213,8 +268,9 @@ def validate_event(obj: object) -> dict:
                 )
             continue
         clean[name] = _parse_attribute(kind, value, f"attributes.{name}")
-    for name, value in attributes.items():  # extra attributes travel along untouched
+    for name, value in attributes.items():  # extra attributes travel along untouched, but clean of control characters
         if name not in clean and value is not None:
+            check_strings({name: value}, "attributes")
             clean[name] = value
     return {
         "event_id": parse_identifier(obj["event_id"], "event_id"),
@@ -284,6 +340,7 @@ def validate_registry(obj: object) -> dict:
         relation = member.get("relation") or "other"
         if not isinstance(relation, str) or len(relation) > 32:
             raise Rejected("BAD_MEMBERS", f"{where}.relation must be a short text", f"{where}.relation")
+        refuse_control_characters(relation, f"{where}.relation")
         entry = {"person_id": person_id, "birth_date": birth, "relation": relation}
         if member.get("monthly_income_yuan") is not None:  # the member's own monthly income, where the roster gives it
             entry["monthly_income_yuan"] = parse_money(member["monthly_income_yuan"], f"{where}.monthly_income_yuan")
@@ -336,6 +393,11 @@ def validate_outcome(obj: object) -> dict:
     if decision not in OUTCOME_DECISIONS:
         raise Rejected("BAD_DECISION", f"decision must be one of {', '.join(OUTCOME_DECISIONS)}, not {decision!r}", "decision")
     reason = obj.get("reason")
+    if reason is not None:
+        reason = parse_text(reason, "reason")
+    finding = obj.get("finding")
+    if finding is not None:
+        finding = parse_text(finding, "finding")
     if decision == "dismissed" and (not isinstance(reason, str) or not reason.strip()):
         raise Rejected("MISSING_REASON", "a dismissal needs a written reason (书面告知理由)", "reason")
     new_coverage = obj.get("new_coverage")
@@ -351,7 +413,7 @@ def validate_outcome(obj: object) -> dict:
         "decision": decision,
         "new_coverage": new_coverage,
         "reason": reason,
-        "finding": obj.get("finding"),
+        "finding": finding,
         "visit_method": visit_method,
         "decided_by": parse_identifier(obj["decided_by"], "decided_by"),
         "decided_at": obj["decided_at"],

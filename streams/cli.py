@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("streams.demo:demo", "everything on one machine: broker, worker, simulator, workbench"),
     "connector": ("connectors.cli:connector", "departmental feeds: files, HTTP push, SQL polling, roster"),
     "serve": ("workbench.cli:serve", "the workbench: alert queue, visit tasks, JSON API"),
+    "audit": ("workbench.audit_cli:audit", "the audit log: verify its hash chain, grant the app's database role"),
     "bench": ("streams.bench:bench", "benchmarks that print figures beside a baseline"),
     "evaluate": ("streams.evaluate:evaluate_command", "detection against ground truth: recall, precision, lead time"),
     "backtest": ("streams.backtest:backtest", "the same history under two policies, compared side by side"),

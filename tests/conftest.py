@@ -9,6 +9,20 @@ import pytest
 from tests.builders import PG_URL_DEFAULT
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pseudonym_key():
+    """A fixed key for pseudonymous event ids (tests never write a key file into the clone); children inherit it."""
+    from models.privacy import PSEUDONYM_KEY_ENV
+
+    previous = os.environ.get(PSEUDONYM_KEY_ENV)
+    os.environ[PSEUDONYM_KEY_ENV] = "test-pseudonym-key-not-for-production"
+    yield os.environ[PSEUDONYM_KEY_ENV]
+    if previous is None:
+        os.environ.pop(PSEUDONYM_KEY_ENV, None)
+    else:
+        os.environ[PSEUDONYM_KEY_ENV] = previous
+
+
 @pytest.fixture
 def broker(tmp_path):
     """A real tansu broker on a free loopback port with the contract topics; stopped after the test."""

@@ -13,6 +13,7 @@ import pytest
 from connectors.filedrop import FileDrop
 from connectors.kafka_out import KafkaOut
 from connectors.mapping import load_mapping
+from models.privacy import pseudonym
 from models.validation import validate_event
 from scoring.monitor import Monitor
 from streams.config import DEADLETTER_TOPIC, EVENTS_TOPIC
@@ -142,8 +143,10 @@ def test_xlsx_and_json_lines_and_a_refused_file(broker, out, tmp_path):
     assert results["wrong_columns.csv"].status == "refused"
     assert results["wrong_columns.csv"].report["refusal"]["reason"] == "MISSING_COLUMN"
     events = {r["value"]["event_id"]: r["value"] for r in read_topic(broker.bootstrap, EVENTS_TOPIC, expect=4)}
-    assert events["cl-C1"]["attributes"] == {"category": "mental", "grade": 2}
-    assert events["cl-C1"]["occurred_at"] == "2026-09-01"
+    certificate = "cl-" + pseudonym("C1", "disabled_persons_federation")  # a keyed hash, never the 残疾人证号
+    assert events[certificate]["attributes"] == {"category": "mental", "grade": 2}
+    assert events[certificate]["occurred_at"] == "2026-09-01"
+    assert not any(key.startswith("cl-C") for key in events)
     assert events["fy-1"]["source"] == "courts"
     (letter,) = [r["value"] for r in read_topic(broker.bootstrap, DEADLETTER_TOPIC, expect=1)]
     assert letter["reason"] == "MISSING_COLUMN" and letter["file"] == "wrong_columns.csv"

@@ -11,9 +11,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.validation import Rejected, parse_division_code, parse_identifier, parse_time
+from models.validation import (
+    Rejected,
+    check_strings,
+    parse_division_code,
+    parse_identifier,
+    parse_time,
+    refuse_control_characters,
+)
 from workbench import labels
-from workbench.tables import Alert, TimelineEntry
+from workbench.tables import Alert, Task, TimelineEntry
 from workbench.timeutil import parse_iso
 
 DIMENSIONS = ("age_structure", "economic", "health", "disability", "employment", "shock")
@@ -29,6 +36,7 @@ def validate_alert(obj: object) -> dict:
     """The alert of the wire contract -> a clean dict, or Rejected with the reason."""
     if not isinstance(obj, dict):
         raise Rejected("NOT_AN_OBJECT", "an alert must be a JSON object")
+    check_strings(obj)  # no NUL or other control character anywhere (PostgreSQL cannot store NUL), bounded nesting
     for name in ("alert_id", "household_id", "division_code", "kind", "level", "hardship_score", "dimensions",
                  "removal_score", "reasons", "policy_version", "model_version", "event_time", "emitted_at"):
         if obj.get(name) is None:
@@ -53,10 +61,14 @@ def validate_alert(obj: object) -> dict:
         event_ids = reason.get("event_ids") or []
         if not isinstance(event_ids, list) or not all(isinstance(e, str) for e in event_ids):
             raise Rejected("BAD_REASONS", f"reasons[{i}].event_ids must be a list of strings", f"reasons[{i}].event_ids")
+        for j, event_id in enumerate(event_ids):
+            refuse_control_characters(event_id, f"reasons[{i}].event_ids[{j}]")
         reasons.append({"code": reason["code"], "text": reason["text"], "event_ids": event_ids})
     recusal = obj.get("recusal_staff_ids") or []
     if not isinstance(recusal, list) or not all(isinstance(s, str) for s in recusal):
         raise Rejected("BAD_RECUSAL", "recusal_staff_ids must be a list of staff ids", "recusal_staff_ids")
+    for j, staff_id in enumerate(recusal):
+        refuse_control_characters(staff_id, f"recusal_staff_ids[{j}]")
     parse_time(obj["event_time"], "event_time")
     parse_time(obj["emitted_at"], "emitted_at")
     return {
@@ -70,8 +82,8 @@ def validate_alert(obj: object) -> dict:
         "dimensions": dimensions,
         "reasons": reasons,
         "recusal_staff_ids": recusal,
-        "policy_version": str(obj["policy_version"])[:64],
-        "model_version": str(obj["model_version"])[:64],
+        "policy_version": refuse_control_characters(str(obj["policy_version"])[:64], "policy_version"),
+        "model_version": refuse_control_characters(str(obj["model_version"])[:64], "model_version"),
         "event_time": parse_iso(obj["event_time"]),
         "emitted_at": parse_iso(obj["emitted_at"]),
     }
@@ -97,6 +109,14 @@ def upsert_alert(session: Session, obj: object, now: datetime) -> tuple[Alert, b
     changed = any(getattr(alert, key) != value for key, value in clean.items() if key not in {"emitted_at"})
     if clean["emitted_at"] == alert.emitted_at and not changed:
         return alert, False  # the same message again (a replay)
+    if clean["division_code"][:6] != alert.division_code[:6]:
+        open_task = session.scalar(select(Task).where(Task.alert_id == alert.alert_id, Task.status != "done"))
+        if open_task is not None:  # the task, its assignee and its audit stay with the county that holds it
+            raise Rejected(
+                "COUNTY_CHANGE_WITH_OPEN_TASK",
+                f"the alert moves from county {alert.division_code[:6]} to {clean['division_code'][:6]} while its visit "
+                f"task #{open_task.id} is open there; finish or hand over the task in the workbench first, then send "
+                "the alert again", "division_code")
     before = alert.level
     for key, value in clean.items():
         setattr(alert, key, value)

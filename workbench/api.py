@@ -82,7 +82,7 @@ def api_actor(request: Request, credentials: Annotated[HTTPAuthorizationCredenti
     if credentials is None or credentials.scheme.lower() != "bearer" or len(credentials.credentials) > 256:
         raise HTTPException(401, "需要登录令牌 (Authorization: Bearer <token>)", headers={"WWW-Authenticate": "Bearer"})
     user = users.user_for_token(db, credentials.credentials, workbench(request).now())
-    if user is None:
+    if user is None or user.must_change_password:
         raise HTTPException(401, "令牌无效或已过期", headers={"WWW-Authenticate": "Bearer"})
     return users.actor_of(user)
 
@@ -111,6 +111,10 @@ def token(body: TokenRequest, request: Request, db: DbDep) -> dict:
     if user is None:
         db.commit()
         raise HTTPException(401, "用户名或密码错误")
+    if user.must_change_password:
+        db.commit()
+        raise Forbidden("首次登录须先在工作台页面“修改密码”设置本人密码 (set your own password on /account first)",
+                        "PASSWORD_CHANGE_REQUIRED")
     value, expires = users.issue_token(db, user, now)
     audit.record(db, users.actor_of(user), "token_issued", now, target_type="user", target_id=user.username,
                  division_code=user.scopes[0], client=client_of(request))
@@ -305,8 +309,7 @@ def export_queue(actor: ActorDep, db: DbDep, request: Request, kind: KindQ = Non
     wb = workbench(request)
     now = wb.now()
     rows = export_rows(db, actor, "queue", today_cst(now), _filters(kind, level, status, street, community))
-    audit.record(db, actor, "export", now, target_type="queue", division_code=actor.scopes[0],
-                 detail={"rows": len(rows)}, client=client_of(request))
+    audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return _xlsx(exports.queue_xlsx(rows), "queue.xlsx")
 
@@ -316,8 +319,7 @@ def export_tasks(actor: ActorDep, db: DbDep, request: Request) -> Response:
     wb = workbench(request)
     now = wb.now()
     rows = export_rows(db, actor, "tasks", today_cst(now))
-    audit.record(db, actor, "export", now, target_type="tasks", division_code=actor.scopes[0],
-                 detail={"rows": len(rows)}, client=client_of(request))
+    audit.record_export(db, actor, now, "tasks", rows, client_of(request))
     db.commit()
     return _xlsx(exports.tasks_xlsx(rows), "tasks.xlsx")
 
@@ -359,11 +361,9 @@ def create_user(body: UserRequest, actor: ActorDep, db: DbDep, request: Request)
 def get_calendar(actor: ActorDep, db: DbDep) -> dict:
     if not access.allowed(actor.role, "calendar.manage"):
         raise Forbidden("只有系统管理员可以维护节假日", "ROLE_FORBIDDEN")
-    from workbench.tables import CalendarDay
+    from workbench import calendar_store
 
-    rows = db.scalars(select(CalendarDay).order_by(CalendarDay.day))
-    return {"items": [{"day": r.day.isoformat(), "working": r.working, "note": r.note, "updated_by": r.updated_by}
-                      for r in rows]}
+    return {"items": calendar_store.days_for(db, actor)}  # the file's days (scope null) and those of the admin's divisions
 
 
 @router.put("/calendar/{day}", summary="设置某日为节假日或调休工作日")
@@ -374,6 +374,6 @@ def put_calendar(day: date, body: CalendarRequest, actor: ActorDep, db: DbDep, r
         raise Invalid("日期须在 2000-2100 年之间", "BAD_DATE", "day")
     from workbench import calendar_store
 
-    calendar_store.set_day(db, actor, day, body.working, body.note, workbench(request).now())
+    calendar_store.set_county_day(db, actor, day, body.working, body.note, workbench(request).now())
     db.commit()
     return {"day": day.isoformat(), "working": body.working, "note": body.note}

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
+from models.privacy import install_log_masking
 from models.validation import Rejected
 from workbench import calendar_store, db
 from workbench.errors import WorkbenchError
@@ -27,6 +28,10 @@ from workbench.timeutil import utcnow
 
 HERE = Path(__file__).resolve().parent
 SECRET_ENV = "HARDSHIP_SECRET_KEY"
+# The pages load nothing from elsewhere and run no script; inline styles are in the templates and the SVG radar.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'")
 
 
 @dataclass
@@ -45,13 +50,88 @@ class Workbench:
     def now(self) -> datetime:
         return self.clock()
 
-    def calendar(self, session: Session) -> dict:
+    def calendar(self, session: Session) -> calendar_store.Overrides:
+        """The holiday days; a task takes those of its own division (one county's days are not another's)."""
         return calendar_store.overrides(session)
 
     def committed(self) -> None:
         """Call after a transaction that may have queued outcomes."""
         if self.publisher is not None:
             self.publisher.wake()
+
+
+class BodyGuard:
+    """ASGI middleware before the JSON API: a body over MAX_BODY bytes is refused (413), a JSON body nested deeper
+    than MAX_NESTING is refused (422) before the parser recurses into it (1,000 levels gave a 500)."""
+
+    MAX_BODY = 1 << 20
+    MAX_NESTING = 32
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http" or scope["method"] not in {"POST", "PUT", "PATCH"} \
+                or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.MAX_BODY:
+                await self._refuse(send, 413, "BODY_TOO_LARGE", f"请求体超过 {self.MAX_BODY} 字节")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if json_depth(body) > self.MAX_NESTING:
+            await self._refuse(send, 422, "TOO_DEEP", f"JSON 嵌套超过 {self.MAX_NESTING} 层")
+            return
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(send, status: int, code: str, message: str) -> None:  # noqa: ANN001
+        import json
+
+        payload = json.dumps({"error": {"code": code, "message": message, "field": None}}, ensure_ascii=False).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest nesting of brackets and braces in a JSON text, outside strings (no parsing, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def secret_key(data_dir: Path | None) -> str:
@@ -73,6 +153,7 @@ def secret_key(data_dir: Path | None) -> str:
 def create_app(database_url: str, *, schema: str | None = None, migrate: bool = True,
                clock: Callable[[], datetime] = utcnow, publisher_broker: str | None = None,
                data_dir: Path | None = None, secure_cookies: bool = False) -> FastAPI:
+    install_log_masking()  # no log line of this process shows a resident ID, phone or card in full
     engine = db.make_engine(database_url, schema=schema)
     if migrate:
         db.upgrade(engine)
@@ -105,14 +186,31 @@ def create_app(database_url: str, *, schema: str | None = None, migrate: bool = 
         redoc_url=None,
     )
     app.state.workbench = workbench
+    app.add_middleware(BodyGuard)
     app.add_middleware(SessionMiddleware, secret_key=secret_key(data_dir), session_cookie="wb_session",
                        max_age=8 * 3600, same_site="strict", https_only=secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
 
+    def _audit_refusal(request: Request, exc: WorkbenchError) -> None:
+        """A refused reach into another division's data is audited in a transaction of its own."""
+        from workbench import audit
+        from workbench.deps import client_of
+
+        info = exc.audit
+        with workbench.sessions() as session:
+            audit.record(session, info["actor"], "access_refused", workbench.now(), target_type=info["target_type"],
+                         target_id=info["target_id"], division_code=info["division_code"],
+                         detail={"path": request.url.path[:200], "method": request.method, "code": exc.code,
+                                 "scopes": list(getattr(info["actor"], "scopes", ()))},
+                         client=client_of(request))
+            session.commit()
+
     @app.exception_handler(WorkbenchError)
     async def _workbench_error(request: Request, exc: WorkbenchError):  # noqa: ANN202
+        if exc.audit is not None:
+            _audit_refusal(request, exc)
         if not request.url.path.startswith("/api/"):
             return pages.error_page(request, exc)
         return JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
@@ -131,8 +229,12 @@ def create_app(database_url: str, *, schema: str | None = None, migrate: bool = 
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if group == "page":
             response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        elif group == "api" and not path.startswith("/api/v1/docs"):
+            response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         return response
 
     @app.get("/metrics", include_in_schema=False)

@@ -22,8 +22,12 @@ from streams.config import BROKER_ENV, DATA_DIR_ENV, DATABASE_ENV, load_settings
 @click.option("--holidays", type=click.Path(exists=True, dir_okay=False),
               help="import a holiday file: lines `YYYY-MM-DD holiday|workday [note]`")
 @click.option("--no-serve", is_flag=True, help="apply migrations (and seeding, holidays), then exit")
+@click.option("--trusted-proxies", envvar="HARDSHIP_TRUSTED_PROXIES", default="",
+              help="comma-separated addresses of the reverse proxies whose X-Forwarded-For is believed (env "
+                   "HARDSHIP_TRUSTED_PROXIES); default none: the client address is the connection's")
 def serve(host: str, port: int, database: str | None, broker: str | None, data_dir: str | None,
-          seed_division: str | None, seed_password: str | None, holidays: str | None, no_serve: bool) -> None:
+          seed_division: str | None, seed_password: str | None, holidays: str | None, no_serve: bool,
+          trusted_proxies: str) -> None:
     """The workbench (工作台): alert queue, triage, visit tasks, audit; pages at /, API at /api/v1, metrics at /metrics."""
     import uvicorn
 
@@ -57,10 +61,17 @@ def serve(host: str, port: int, database: str | None, broker: str | None, data_d
         click.echo(f"alert sink: reading hardship.alerts from {settings.broker}")
     click.echo(f"workbench: http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs, metrics /metrics)")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning", **proxy_settings(trusted_proxies))
     finally:
         if sink is not None:
             sink.stop()
+
+
+def proxy_settings(trusted_proxies: str | None) -> dict:
+    """uvicorn's proxy options: X-Forwarded-For is read only from the listed proxies (never from anyone, and not
+    from every local process either, which is uvicorn's own default)."""
+    proxies = [p.strip() for p in (trusted_proxies or "").split(",") if p.strip()]
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
 
 
 def _safe_url(url: str) -> str:

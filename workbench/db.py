@@ -13,8 +13,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def make_engine(url: str, schema: str | None = None) -> Engine:
-    """An engine; for PostgreSQL `schema` becomes the search_path (tests use one schema per run)."""
-    kwargs: dict = {"pool_pre_ping": True}
+    """An engine; for PostgreSQL `schema` becomes the search_path (tests use one schema per run).
+
+    `hide_parameters`: an error names the statement but never the values bound to it, which may be
+    resident IDs (they would otherwise reach the log with every retry).
+    """
+    kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     elif schema:
@@ -26,6 +30,7 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
         def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA recursive_triggers=ON")  # REPLACE fires the DELETE triggers (append-only audit)
             if ":memory:" not in url:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 class WorkbenchError(Exception):
     status = 400
     code = "BAD_REQUEST"
+    audit: dict | None = None  # set when the refusal itself must be audited (see OutOfScope)
 
     def __init__(self, message: str, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
@@ -23,6 +24,16 @@ class NotFound(WorkbenchError):
 
     status = 404
     code = "NOT_FOUND"
+
+
+class OutOfScope(NotFound):
+    """An existing record outside the caller's divisions: answered like a missing one, and audited (越权访问) under
+    the record's division, so the auditors of that division see who tried."""
+
+    def __init__(self, message: str, *, actor, target_type: str, target_id: str, division_code: str) -> None:  # noqa: ANN001
+        super().__init__(message)
+        self.audit = {"actor": actor, "target_type": target_type, "target_id": target_id,
+                      "division_code": division_code}
 
 
 class Forbidden(WorkbenchError):

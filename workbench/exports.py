@@ -1,4 +1,9 @@
-"""Excel exports (导出) of the queue, the task list and the audit log; personal data always masked."""
+"""Excel exports (导出) of the queue, the task list and the audit log; personal data always masked, every cell text.
+
+Every cell is written as a string cell (never a formula, whatever it starts with: `=`, `+`, `-`, `@`) and
+those that start like a formula are marked quote-prefixed, so Excel and WPS show them as typed and never
+evaluate them, also after a user edits the cell (CSV/formula injection).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,18 @@ AUDIT_COLUMNS = (
     ("client", "来源地址"),
 )
 _HEADER_FILL = PatternFill("solid", fgColor="B8292F")
+_FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def _text(value: object) -> str | None:
+    """A cell's text: numbers and booleans as they read, None as an empty cell."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _workbook(title: str, columns: tuple, rows: list[dict]) -> bytes:
@@ -38,7 +55,14 @@ def _workbook(title: str, columns: tuple, rows: list[dict]) -> bytes:
         cell.fill = _HEADER_FILL
         cell.alignment = Alignment(horizontal="center")
     for row in rows:
-        sheet.append([row.get(key) for key, _ in columns])
+        sheet.append([_text(row.get(key)) for key, _ in columns])
+    for cells in sheet.iter_rows():
+        for cell in cells:
+            if cell.value is None:
+                continue
+            cell.data_type = "s"  # a string cell: openpyxl would store "=..." as a formula
+            if cell.value[:1] in _FORMULA_STARTS:
+                cell.quotePrefix = True
     for index, (key, label) in enumerate(columns, 1):
         longest = max([len(str(label)) * 2] + [len(str(row.get(key) or "")) for row in rows[:200]])
         sheet.column_dimensions[get_column_letter(index)].width = min(60, max(10, longest + 2))
@@ -75,7 +99,6 @@ def audit_export(session, actor, now, client: str | None) -> bytes:
     if not access.allowed(actor.role, "audit.read"):
         raise Forbidden("只有纪检监督人员可以导出审计日志", "ROLE_FORBIDDEN")
     rows = [views.audit_view(entry) for entry in audit.entries(session, actor, limit=100_000)]
-    audit.record(session, actor, "audit_exported", now, target_type="audit",
-                 division_code=actor.scopes[0], detail={"rows": len(rows)}, client=client)
+    audit.record_export(session, actor, now, "audit", rows, client, action="audit_exported")
     session.commit()
     return audit_xlsx(rows)

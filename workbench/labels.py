@@ -77,6 +77,7 @@ AUDIT_ACTIONS = {
     "password_changed": "修改密码",
     "calendar_changed": "修改节假日",
     "audit_exported": "导出审计日志",
+    "access_refused": "越权访问被拒",
 }
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
+from models.privacy import mask_personal
 from models.resident_id import mask_resident_id
 
 PROVISIONAL_PREFIX = "person:"
-_RESIDENT_ID_RE = re.compile(r"(?<![0-9])([1-9][0-9]{5})([0-9]{8})([0-9]{3}[0-9Xx])(?![0-9])")
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -37,7 +37,7 @@ def mask_bank_card(card: str | None) -> str | None:
 def mask_household_id(household_id: str) -> str:
     """A provisional household "person:<resident ID>" shows the masked ID; roster ids stay as they are."""
     if household_id.startswith(PROVISIONAL_PREFIX):
-        return PROVISIONAL_PREFIX + mask_resident_id(household_id[len(PROVISIONAL_PREFIX):])
+        return PROVISIONAL_PREFIX + mask_text(mask_resident_id(household_id[len(PROVISIONAL_PREFIX):]))
     return mask_text(household_id)
 
 
@@ -46,10 +46,11 @@ def is_provisional(household_id: str) -> bool:
 
 
 def mask_text(text: str | None) -> str | None:
-    """Mask any resident ID that appears inside free text (reasons, findings)."""
+    """Mask every resident ID (18 or 15 digits), phone and bank card inside free text (reasons, findings, event
+    ids, names typed at sign-in), in ASCII or full-width digits, grouped or not."""
     if text is None:
         return None
-    return _RESIDENT_ID_RE.sub(lambda m: mask_resident_id(m.group(0)), text)
+    return mask_personal(text)
 
 
 __all__ = ["mask_bank_card", "mask_household_id", "mask_phone", "mask_resident_id", "mask_text", "is_provisional"]

@@ -34,7 +34,13 @@ CONFIRMED_COVERAGE = {
 
 
 def new_outcome_id() -> str:
-    return f"wb-{uuid.uuid4().hex}"
+    """wb- and 128 random bits in letters only: hex could hold a run of digits that a reader (or the masking of
+    logs and pages) would take for a card or ID number."""
+    number, letters = uuid.uuid4().int, []
+    for _ in range(28):
+        number, index = divmod(number, 26)
+        letters.append(chr(97 + index))
+    return "wb-" + "".join(letters)
 
 
 def build_outcome(*, alert_id: str, household_id: str, decision: str, decided_by: str, decided_at: datetime,

@@ -25,6 +25,7 @@ from workbench import (
     labels,
     queue,
     reveal,
+    security,
     stats,
     tasks,
     triage,
@@ -36,7 +37,7 @@ from workbench.api import _task_views, export_rows, stats_view
 from workbench.deps import client_of, session, workbench
 from workbench.errors import Forbidden, Invalid, WorkbenchError
 from workbench.radar import radar_svg
-from workbench.tables import Alert, CalendarDay, Decision, Task, TimelineEntry, User
+from workbench.tables import Alert, Decision, Task, TimelineEntry, User
 from workbench.timeutil import show, today_cst
 
 router = APIRouter(include_in_schema=False)
@@ -65,17 +66,28 @@ def _csrf(request: Request) -> str:
 
 def _check_csrf(request: Request, token: str | None) -> None:
     expected = request.session.get("csrf")
-    if not expected or not token or not secrets.compare_digest(expected, token):
+    if not isinstance(expected, str) or not security.same(expected, token):
         raise Forbidden("页面已过期或请求来源不明（CSRF 校验失败），请刷新后重试", "CSRF")
 
 
 def _actor(request: Request, db: Session) -> tuple[Actor, User]:
-    uid = request.session.get("uid")
-    user = db.get(User, uid) if isinstance(uid, int) else None
-    if user is None or not user.active:
+    user = _session_user(request, db)
+    if user is None:
         request.session.pop("uid", None)
         raise HTTPException(303, "请先登录", headers={"Location": "/login?next=" + quote(request.url.path)})
+    if user.must_change_password and request.url.path != "/account":
+        raise HTTPException(303, "请先设置本人密码", headers={"Location": "/account"})
     return users.actor_of(user), user
+
+
+def _session_user(request: Request, db: Session) -> User | None:
+    """The signed-in user, if the session is still current: sign-out and a password change raise the user's
+    session_version, which voids every cookie signed before (also copies of it)."""
+    uid = request.session.get("uid")
+    user = db.get(User, uid) if isinstance(uid, int) else None
+    if user is None or not user.active or request.session.get("ver") != (user.session_version or 0):
+        return None
+    return user
 
 
 def _render(request: Request, name: str, user: User | None, status_code: int = 200, **context) -> HTMLResponse:
@@ -97,8 +109,7 @@ def _back(url: str) -> RedirectResponse:
 
 def error_page(request: Request, exc: WorkbenchError) -> Response:
     with request.app.state.workbench.sessions() as db:
-        uid = request.session.get("uid")
-        user = db.get(User, uid) if isinstance(uid, int) else None
+        user = _session_user(request, db)
         return _render(request, "error.html", user, status_code=exc.status, error=exc)
 
 
@@ -130,6 +141,7 @@ def login(request: Request, db: DbDep, username: Annotated[str, Form(max_length=
         return _render(request, "login.html", None, status_code=401, error="用户名或密码错误", next=next)
     request.session.clear()
     request.session["uid"] = user.id
+    request.session["ver"] = user.session_version or 0
     request.session["csrf"] = secrets.token_urlsafe(24)
     return _back(_safe_next(next))
 
@@ -137,9 +149,9 @@ def login(request: Request, db: DbDep, username: Annotated[str, Form(max_length=
 @router.post("/logout")
 def logout(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
     _check_csrf(request, csrf)
-    uid = request.session.get("uid")
-    user = db.get(User, uid) if isinstance(uid, int) else None
+    user = _session_user(request, db)
     if user:
+        user.session_version = (user.session_version or 0) + 1  # this cookie, and any copy of it, is void now
         audit.record(db, users.actor_of(user), "logout", workbench(request).now(), target_type="user",
                      target_id=user.username, division_code=user.scopes[0], client=client_of(request))
         db.commit()
@@ -168,7 +180,7 @@ def _query_filters(request: Request) -> queue.Filters:
         kind=q.get("kind") if q.get("kind") in labels.KINDS else None,
         level=int(level) if level in {"1", "2", "3", "4"} else None,
         status=q.get("status") if q.get("status") in {"all", *labels.ALERT_STATUSES} else None,
-        street=street if street.isdigit() and len(street) in (9, 12) else None,
+        street=street if street.isascii() and street.isdigit() and len(street) in (9, 12) else None,
         community=community if divisions.is_division_code(community) else None,
     )
 
@@ -194,8 +206,7 @@ def queue_export(request: Request, db: DbDep) -> Response:
     actor, _ = _actor(request, db)
     now = workbench(request).now()
     rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request))
-    audit.record(db, actor, "export", now, target_type="queue", division_code=actor.scopes[0], detail={"rows": len(rows)},
-                 client=client_of(request))
+    audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return Response(exports.queue_xlsx(rows), media_type=XLSX,
                     headers={"Content-Disposition": 'attachment; filename="queue.xlsx"'})
@@ -266,7 +277,7 @@ def alert_merge(number: int, request: Request, db: DbDep, csrf: Annotated[str, F
     _check_csrf(request, csrf)
     actor, _ = _actor(request, db)
     wb = workbench(request)
-    target = int(into) if into.isdigit() and len(into) < 11 else None
+    target = int(into) if into.isascii() and into.isdigit() and len(into) < 11 else None  # "²" is a digit to isdigit
     merged = triage.merge(db, actor, number, target, wb.now(), client_of(request))
     db.commit()
     wb.committed()
@@ -307,8 +318,7 @@ def tasks_export(request: Request, db: DbDep) -> Response:
     actor, _ = _actor(request, db)
     now = workbench(request).now()
     rows = export_rows(db, actor, "tasks", today_cst(now))
-    audit.record(db, actor, "export", now, target_type="tasks", division_code=actor.scopes[0], detail={"rows": len(rows)},
-                 client=client_of(request))
+    audit.record_export(db, actor, now, "tasks", rows, client_of(request))
     db.commit()
     return Response(exports.tasks_xlsx(rows), media_type=XLSX,
                     headers={"Content-Disposition": 'attachment; filename="tasks.xlsx"'})
@@ -420,6 +430,7 @@ def account_change(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "
         db.rollback()
         return _render(request, "account.html", user, status_code=422, form_error=exc.message)
     db.commit()
+    request.session["ver"] = user.session_version  # this session goes on; every other one of the user ends
     _flash(request, "密码已修改")
     return _back("/account")
 
@@ -481,8 +492,7 @@ def calendar_page(request: Request, db: DbDep) -> Response:
     actor, user = _actor(request, db)
     if not access.allowed(actor.role, "calendar.manage"):
         raise Forbidden("只有系统管理员可以维护节假日", "ROLE_FORBIDDEN")
-    rows = list(db.scalars(select(CalendarDay).order_by(CalendarDay.day)))
-    return _render(request, "calendar.html", user, items=rows)
+    return _render(request, "calendar.html", user, items=calendar_store.days_for(db, actor))
 
 
 @router.post("/admin/calendar")
@@ -496,7 +506,7 @@ def calendar_set(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
         when = date.fromisoformat(day)
     except ValueError:
         raise Invalid("请填写日期 YYYY-MM-DD", "BAD_DATE", "day") from None
-    calendar_store.set_day(db, actor, when, kind == "workday", note or None, workbench(request).now())
+    calendar_store.set_county_day(db, actor, when, kind == "workday", note or None, workbench(request).now())
     db.commit()
     _flash(request, f"已设置 {when.isoformat()} 为{'调休工作日' if kind == 'workday' else '节假日'}")
     return _back("/admin/calendar")

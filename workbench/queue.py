@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from workbench import access, divisions
 from workbench.access import Actor
-from workbench.errors import Forbidden, NotFound
+from workbench.errors import Forbidden, NotFound, OutOfScope
 from workbench.tables import Alert
 
 OPEN_STATUSES = ("new", "confirmed")
@@ -77,8 +77,11 @@ def get_alert(session: Session, actor: Actor, ref: int | str, action: str = "ale
         alert = None
     else:
         alert = session.scalar(select(Alert).where(Alert.alert_id == ref))
-    if alert is None or not access.in_scope(actor, alert.division_code) or not access.kind_allowed(actor, alert.kind):
+    if alert is None:
         raise NotFound("没有找到该预警，或不在您的管辖范围内")
+    if not access.in_scope(actor, alert.division_code) or not access.kind_allowed(actor, alert.kind):
+        raise OutOfScope("没有找到该预警，或不在您的管辖范围内", actor=actor, target_type="alert",
+                         target_id=alert.alert_id, division_code=alert.division_code)
     if not access.can(actor, action, alert.division_code, kind=alert.kind, recusal_staff_ids=alert.recusal_staff_ids):
         if access.recused(actor, alert.recusal_staff_ids):
             raise Forbidden("您是该户成员的备案近亲属，依规回避", "RECUSED")

@@ -70,7 +70,7 @@ def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen | N
 
 def start_in_process(host: str = "127.0.0.1", port: int = 8080, database: str | None = None, broker: str | None = None,
                      data_dir: str | os.PathLike | None = None, seed_division: str | None = None,
-                     seed_password: str | None = None) -> WorkbenchHandle:
+                     seed_password: str | None = None, trusted_proxies: str | None = None) -> WorkbenchHandle:
     """Run uvicorn in a thread (and the alert sink when a broker is given); returns once it answers.
 
     With `seed_division` (a 12-digit community code) demo accounts of every role are created first;
@@ -87,7 +87,10 @@ def start_in_process(host: str = "127.0.0.1", port: int = 8080, database: str | 
         with app.state.workbench.sessions() as session:
             logins = seed_demo_users(session, seed_division, utcnow(), seed_password)
             session.commit()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    from workbench.cli import proxy_settings
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                           **proxy_settings(trusted_proxies)))
     thread = threading.Thread(target=server.run, name="workbench-http", daemon=True)
     thread.start()
     url = f"http://{host}:{port}"

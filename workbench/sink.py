@@ -1,6 +1,9 @@
 """The alert sink (预警接收): reads hardship.alerts and upserts each alert, committing Kafka offsets after the database.
 
-An alert that breaks the contract goes to hardship.deadletter with its reason; a crash between the
+An alert that breaks the contract goes to hardship.deadletter with its reason, and so does an alert that
+the database itself refuses (a value it cannot store, a constraint): each alert is written under its own
+savepoint, so one refused alert never holds back the good ones behind it. Only a database that is away
+(a lost connection, a missing table) stops the batch, which is then read again. A crash between the
 database commit and the offset commit replays a few alerts, which the upsert absorbs.
 """
 
@@ -10,8 +13,10 @@ import json
 import logging
 import threading
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.privacy import install_log_masking, mask_personal
 from models.validation import Rejected, dead_letter, decode_json
 from streams.config import ALERTS_TOPIC, DEADLETTER_TOPIC, bootstrap_servers
 from workbench.alerts import upsert_alert
@@ -19,6 +24,23 @@ from workbench.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 GROUP_ID = "hardship-workbench"
+# Errors of the database about one record (its value, a constraint, a trigger refusing it), not about the
+# database being away: OperationalError, InterfaceError and ProgrammingError (a missing table) are not here.
+RECORD_REFUSALS = (sa_exc.DataError, sa_exc.IntegrityError, sa_exc.InternalError)
+
+
+def refused_by_database(error: sa_exc.SQLAlchemyError) -> Rejected | None:
+    """The dead-letter reason for a database error that concerns one record, else None (retry the batch)."""
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated or not isinstance(error, RECORD_REFUSALS):
+            return None
+        first_line = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
+        return Rejected("DATABASE_REFUSED", f"the workbench database refused the alert ({type(error.orig).__name__}: "
+                        f"{mask_personal(first_line)[:200]}); correct the record at its producer and send it again")
+    if isinstance(error, sa_exc.StatementError):  # a value that could not be bound (before the database saw it)
+        return Rejected("DATABASE_REFUSED", f"the alert holds a value the database cannot take "
+                        f"({type(error.orig).__name__}); correct the record at its producer and send it again")
+    return None
 
 
 class AlertSink:
@@ -26,6 +48,7 @@ class AlertSink:
 
     def __init__(self, sessions: sessionmaker[Session], broker_url: str, *, group_id: str = GROUP_ID,
                  topic: str = ALERTS_TOPIC, metrics=None, clock=utcnow) -> None:  # noqa: ANN001
+        install_log_masking()  # its refusals and retries are logged: never with a personal number in full
         self.sessions = sessions
         self.broker_url = broker_url
         self.group_id = group_id
@@ -75,6 +98,15 @@ class AlertSink:
                 except Rejected as exc:
                     results.append("rejected")
                     dead.append(dead_letter("alerts", message.value, exc, topic=message.topic,
+                                            partition=message.partition, offset=message.offset))
+                except sa_exc.SQLAlchemyError as exc:  # the savepoint is rolled back; the batch goes on
+                    refusal = refused_by_database(exc)
+                    if refusal is None:
+                        raise
+                    log.warning("alert at %s[%d]@%d refused by the database: %s", message.topic, message.partition,
+                                message.offset, refusal.message)
+                    results.append("rejected")
+                    dead.append(dead_letter("alerts", message.value, refusal, topic=message.topic,
                                             partition=message.partition, offset=message.offset))
             session.commit()
         for record in dead:  # before the offsets: a bad alert is never skipped silently

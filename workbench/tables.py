@@ -57,6 +57,11 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # raised by sign-out and by a password change: every page session signed with an older one is void
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    # set when an administrator created the account (and so knows its password): nothing but a password change
+    # until the person sets their own, so an administrator cannot use the account to read or reveal
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiToken(Base):
@@ -187,10 +192,37 @@ class AuditEntry(Base):
     division_code: Mapped[str | None] = mapped_column(String(12), nullable=True, index=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the hash chain (哈希链): each row names the hash of the row before it and its own, so a rewrite shows
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditHead(Base):
+    """One row whose update serialises audit writers, so the chain never forks (no audit data in it)."""
+
+    __tablename__ = "wb_audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CountyCalendarDay(Base):
+    """A day an administrator set for their divisions only (one county's 调休 is not another's)."""
+
+    __tablename__ = "wb_calendar_scoped"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    scope: Mapped[str] = mapped_column(String(12), index=True)  # a 12-digit division code, covering its prefix
+    working: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ux_wb_calendar_scoped_day_scope", "day", "scope", unique=True),)
 
 
 class CalendarDay(Base):
-    """A day of the administrators' holiday file: a holiday (休) or a make-up working day (班)."""
+    """A day of the holiday file for every county (`hardship serve --holidays`): a holiday (休) or a make-up
+    working day (班). Administrators' own days are in CountyCalendarDay."""
 
     __tablename__ = "wb_calendar_days"
     day: Mapped[date] = mapped_column(Date, primary_key=True)

@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workbench import access, audit, duedates, labels, outcomes
+from workbench import access, audit, calendar_store, duedates, labels, outcomes
 from workbench.access import Actor
-from workbench.errors import Conflict, Forbidden, Invalid, NotFound
+from workbench.errors import Conflict, Forbidden, Invalid, NotFound, OutOfScope
 from workbench.queue import scoped
 from workbench.tables import Alert, Task, TimelineEntry, User, Visit
 from workbench.timeutil import today_cst
@@ -36,7 +36,7 @@ def _open_load(session: Session, username: str) -> int:
 def create_task(session: Session, actor: Actor, alert: Alert, now: datetime, calendar: dict | None = None) -> Task:
     """A task for a confirmed alert, due in 30 working days, given to the least-loaded eligible person."""
     start = today_cst(now)
-    due = duedates.due_date(start, extended=False, overrides=calendar)
+    due = duedates.due_date(start, extended=False, overrides=calendar_store.for_division(calendar, alert.division_code))
     candidates = eligible_assignees(session, alert)
     assignee = min(candidates, key=lambda u: (_open_load(session, u.username), u.username)) if candidates else None
     task = Task(alert_id=alert.alert_id, division_code=alert.division_code, kind=alert.kind,
@@ -74,8 +74,11 @@ def get_task(session: Session, actor: Actor, task_id: int, action: str = "task.r
     if not 1 <= task_id <= 2_147_483_647:
         raise NotFound("没有找到该任务，或不在您的管辖范围内")
     task = session.get(Task, task_id)
-    if task is None or not access.in_scope(actor, task.division_code):
+    if task is None:
         raise NotFound("没有找到该任务，或不在您的管辖范围内")
+    if not access.in_scope(actor, task.division_code):
+        raise OutOfScope("没有找到该任务，或不在您的管辖范围内", actor=actor, target_type="task", target_id=str(task.id),
+                         division_code=task.division_code)
     if actor.role in {"officer", "verifier"} and task.assignee != actor.username:
         raise NotFound("没有找到该任务，或不在您的管辖范围内")
     alert = session.scalar(select(Alert).where(Alert.alert_id == task.alert_id))
@@ -119,7 +122,8 @@ def extend(session: Session, actor: Actor, task_id: int, reason: str | None, now
         raise Invalid("延期须说明理由（至少 4 个字）", "MISSING_REASON", "reason")
     if task.status == "done" or task.extended:
         raise Conflict("任务已完成或已延期", "CANNOT_EXTEND")
-    due = duedates.due_date(task.start_date, extended=True, overrides=calendar)
+    due = duedates.due_date(task.start_date, extended=True,
+                            overrides=calendar_store.for_division(calendar, task.division_code))
     task.extended, task.due_date, task.due_provisional = True, due.due, due.provisional
     session.add(TimelineEntry(alert_id=alert.alert_id, at=now, what="task", actor=actor.username,
                               text=f"延期至 {due.label}：{text}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -13,7 +14,11 @@ from workbench.errors import Conflict, Forbidden, Invalid
 from workbench.tables import ApiToken, AuditEntry, User
 
 TOKEN_LIFETIME = timedelta(hours=12)
-LOCKOUT_FAILURES = 5  # failed sign-ins of one username within LOCKOUT_WINDOW lock it for the rest of the window
+# Throttling per client (限流), not a lockout of the account by anyone: failed sign-ins of one username from one
+# client address within LOCKOUT_WINDOW stop that client's attempts on that name; CLIENT_FAILURES failures from one
+# address (any names) stop it altogether. Other clients sign in as usual. A throttled attempt costs no argon2 work.
+LOCKOUT_FAILURES = 5
+CLIENT_FAILURES = 30
 LOCKOUT_WINDOW = timedelta(minutes=15)
 
 
@@ -25,22 +30,30 @@ def create_user(session: Session, creator: Actor | None, *, username: str, displ
                 scopes: list[str], password: str, staff_id: str | None, now: datetime) -> User:
     """`creator` None is the command line (seed); otherwise an administrator inside their divisions."""
     username = (username or "").strip()
-    if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
-        raise Invalid("用户名只能由字母、数字、点、下划线和连字符组成", "BAD_USERNAME", "username")
+    if not username or len(username) > 64 or not username.isascii() \
+            or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        # ASCII only: a Cyrillic "а" in "bureаu" would pass for another person's name (homoglyph)
+        raise Invalid("用户名只能由英文字母、数字、点、下划线和连字符组成", "BAD_USERNAME", "username")
+    staff_id = re.sub(r"[\x00-\x1f\x7f-\x9f]", "", staff_id or "").strip() or None
+    display_name = re.sub(r"[\x00-\x1f\x7f-\x9f]", "", display_name or "").strip()
     if role not in access.ROLES:
         raise Invalid("角色不正确", "BAD_ROLE", "role")
     if not scopes or not all(divisions.is_division_code(code) for code in scopes):
         raise Invalid("请填写 12 位统计用区划代码", "BAD_DIVISION_CODE", "scopes")
     if creator is not None and not access.may_manage_scope(creator, scopes):
         raise Forbidden("只能在您管辖的区划内创建用户", "OUT_OF_SCOPE")
-    if session.scalar(select(User).where(User.username == username)) is not None:
+    if session.scalar(select(User).where(func.lower(User.username) == username.lower())) is not None:
         raise Conflict("用户名已存在", "USERNAME_TAKEN")
+    if staff_id and session.scalar(select(User).where(User.staff_id == staff_id)) is not None:
+        # one staff number, one person: recusal (回避) matches users by it
+        raise Conflict("工作人员编号已被其他账号使用", "STAFF_ID_TAKEN", "staff_id")
     try:
-        password_hash = security.hash_password(password)
+        password_hash = security.hash_password(password, username)
     except ValueError as exc:
         raise Invalid(str(exc), "WEAK_PASSWORD", "password") from None
     user = User(username=username, display_name=(display_name or username)[:64], role=role, scopes=list(scopes),
-                staff_id=(staff_id or None), password_hash=password_hash, active=True, created_at=now)
+                staff_id=(staff_id or None), password_hash=password_hash, active=True, created_at=now,
+                must_change_password=creator is not None)
     session.add(user)
     if creator is not None:
         audit.record(session, creator, "user_created", now, target_type="user", target_id=username,
@@ -49,7 +62,10 @@ def create_user(session: Session, creator: Actor | None, *, username: str, displ
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    user.password_hash = security.hash_password(password)
+    """A new password ends every page session (and the caller revokes API tokens where the user changes it)."""
+    user.password_hash = security.hash_password(password, user.username)
+    user.session_version = (user.session_version or 0) + 1
+    user.must_change_password = False
 
 
 def change_password(session: Session, user: User, current: str, new: str, now: datetime,
@@ -68,17 +84,22 @@ def change_password(session: Session, user: User, current: str, new: str, now: d
                  division_code=user.scopes[0], client=client)
 
 
-def locked(session: Session, username: str, now: datetime) -> bool:
-    """Too many failed sign-ins lately (counted from the audit log, so it holds across processes)."""
-    failures = session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "login_failed", AuditEntry.target_id == username, AuditEntry.at > now - LOCKOUT_WINDOW))
-    return (failures or 0) >= LOCKOUT_FAILURES
+def locked(session: Session, username: str, now: datetime, client: str | None = None) -> bool:
+    """Too many failed sign-ins lately from this client, on this name or on any (counted from the audit log, so it
+    holds across processes). Another client is not affected: nobody can lock someone else out."""
+    recent = select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "login_failed", AuditEntry.at > now - LOCKOUT_WINDOW,
+        AuditEntry.client.is_(None) if client is None else AuditEntry.client == client[:64])
+    on_name = session.scalar(recent.where(AuditEntry.target_id == username)) or 0
+    if on_name >= LOCKOUT_FAILURES:
+        return True
+    return (session.scalar(recent) or 0) >= CLIENT_FAILURES
 
 
 def authenticate(session: Session, username: str, password: str, now: datetime, client: str | None = None) -> User | None:
     """The user if the password is right and the name is not locked; every attempt is audited."""
     username = (username or "").replace("\x00", "")[:64]
-    if locked(session, username, now):
+    if locked(session, username, now, client):
         audit.record(session, username or "?", "login_failed", now, target_type="user", target_id=username or "?",
                      detail={"locked": True}, client=client)
         return None

@@ -26,7 +26,8 @@ def alert_view(alert: Alert, task: Task | None = None) -> dict:
         "hardship_score": round(alert.hardship_score, 1),
         "removal_score": round(alert.removal_score, 1),
         "dimensions": {name: round(float(alert.dimensions.get(name, 0)), 1) for name in labels.DIMENSIONS},
-        "reasons": [{"code": r["code"], "text": mask_text(r["text"]), "event_ids": list(r.get("event_ids", []))}
+        "reasons": [{"code": r["code"], "text": mask_text(r["text"]),
+                     "event_ids": [mask_text(e) for e in r.get("event_ids", [])]}  # a department's id may hold an ID
                     for r in alert.reasons],
         "recusal_count": len(alert.recusal_staff_ids or []),
         "status": alert.status,
@@ -93,11 +94,12 @@ def visit_view(visit: Visit) -> dict:
 
 def timeline_view(entries: list[TimelineEntry], alert: Alert) -> list[dict]:
     """Decisions and versions from the workbench, and the departments' events named by the reasons."""
-    items = [{"at": iso_cst(e.at), "what": e.what, "text": mask_text(e.text), "actor": e.actor} for e in entries]
+    items = [{"at": iso_cst(e.at), "what": e.what, "text": mask_text(e.text), "actor": mask_text(e.actor)}
+             for e in entries]
     for reason in alert.reasons:
         for event_id in reason.get("event_ids", []):
             items.append({"at": iso_cst(alert.event_time), "what": "event",
-                          "text": f"部门数据 {event_id}：{mask_text(reason['text'])}", "actor": None})
+                          "text": mask_text(f"部门数据 {event_id}：{reason['text']}"), "actor": None})
     items.sort(key=lambda item: (item["at"] or "", item["what"] != "event"))
     return items
 
@@ -115,7 +117,9 @@ def user_view(user: User) -> dict:
 
 
 def audit_view(entry: AuditEntry) -> dict:
-    return {"id": entry.id, "at": iso_cst(entry.at), "actor": entry.actor, "role": entry.role, "action": entry.action,
+    # the actor of a failed sign-in is whatever was typed as the username: masked like any free text
+    return {"id": entry.id, "at": iso_cst(entry.at), "actor": mask_text(entry.actor), "role": entry.role,
+            "action": entry.action,
             "action_label": labels.AUDIT_ACTIONS.get(entry.action, entry.action), "target_type": entry.target_type,
             "target_id": mask_text(entry.target_id), "division_code": entry.division_code,
-            "detail": mask_text(entry.detail), "client": entry.client}
+            "detail": mask_text(entry.detail), "client": mask_text(entry.client)}
