@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from models.privacy import mask_personal
 from scoring.backtest import Run, compare
 from scoring.evaluation import KINDS
 from scoring.monitor import Monitor
@@ -192,7 +193,8 @@ def render_html(report: dict) -> str:
                              f"<td style='text-align:left'>{cells[0]}</td><td style='text-align:left'>{cells[1]}</td></tr>")
             parts.append("</table>")
     parts.append("</body></html>")
-    return "".join(parts)
+    # household ids of people on no roster carry a resident ID: masked (charts hold no personal data)
+    return "".join(part if "<svg" in part else mask_personal(part) for part in parts)
 
 
 def print_summary(report: dict) -> None:
@@ -274,7 +276,8 @@ def backtest(registry_path, filings_path, events_path, policy_paths, truth_path,
         runs.append(Run(label, policy.version, read_jsonl(alerts_path, "alerts")))
     months, households = _months_and_households(registry_path, events_path)
     report = compare(runs, households, months, officers_per_community, truth, outcomes)
-    (out_dir / "backtest.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    # household ids of people on no roster carry a resident ID: the report and its JSON are masked exports
+    (out_dir / "backtest.json").write_text(mask_personal(json.dumps(report, ensure_ascii=False, indent=2)), encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(report), encoding="utf-8")
     print_summary(report)
     click.echo(f"written: {out_dir / 'report.html'}, {out_dir / 'backtest.json'}, alerts-<policy>.jsonl", err=True)

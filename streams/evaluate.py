@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from models.privacy import mask_personal
 from scoring.evaluation import KINDS, Evaluation, evaluate
 from scoring.reasons import KINDS_ZH
 
@@ -68,6 +69,7 @@ def _days(value: float | None) -> str:
 
 
 def print_table(result: Evaluation, examples: int) -> None:
+    """The figures per kind, and examples with resident IDs masked."""
     from rich.console import Console
     from rich.table import Table
 
@@ -103,7 +105,7 @@ def print_table(result: Evaluation, examples: int) -> None:
             for title, items in (("missed", f.miss_examples), ("false alarm", f.false_alarm_examples)):
                 for item in items[:examples]:
                     what = item.get("truth_reason") or "; ".join(r["code"] for r in item.get("reasons", []))
-                    console.print(f"  {kind} {title}: {item['household_id']} — {what}", highlight=False)
+                    console.print(mask_personal(f"  {kind} {title}: {item['household_id']} — {what}"), highlight=False)
 
 
 @click.command(name="evaluate")
@@ -138,9 +140,8 @@ def evaluate_command(truth_path, alerts_path, deadletter_path, registry_path, ev
     alerts = read_jsonl(alerts_path, "alerts")
     dead = read_jsonl(deadletter_path, "dead-letter") if deadletter_path else []
     result = evaluate(truth, alerts, dead, _inputs_index(registry_path, events_path))
-    if as_json:
-        json.dump(result.as_dict(), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+    if as_json:  # household ids of people on no roster carry a resident ID: masked, as in every export
+        sys.stdout.write(mask_personal(json.dumps(result.as_dict(), ensure_ascii=False, indent=2)) + "\n")
     else:
         print_table(result, examples)
     failing = []

@@ -98,3 +98,20 @@ def test_an_invalid_policy_is_refused_before_anything_runs(district, tmp_path):
     assert not out.exists()
     one = CliRunner().invoke(main, _args(district, out, broken))
     assert one.exit_code != 0 and "at least two --policy" in one.output
+
+
+def test_reports_mask_the_resident_ids_of_people_on_no_roster(tmp_path):
+    from models.privacy import find_unmasked
+    from scoring.backtest import Run, compare
+    from streams.backtest import render_html
+
+    person = "person:420106194512300243"
+    alert = {"alert_id": f"{person}/missed_coverage/1", "household_id": person, "kind": "missed_coverage", "level": 3,
+             "division_code": "420106000000", "reasons": [{"code": "PERSON_OUTSIDE_ROSTER", "text": "…"}]}
+    report = compare([Run("a", "v1", []), Run("b", "v2", [alert])], {"420106001001": 10}, 12.0)
+    page = render_html(report)
+    assert "420106194512300243" not in page and "person:420106********0243" in page
+    import re
+
+    text = re.sub(r"<svg.*?</svg>", "", page, flags=re.S)  # chart coordinates are no personal numbers
+    assert not find_unmasked(text)
