@@ -47,9 +47,13 @@ def _connect(broker: str | None):
     if not broker:
         raise click.ClickException(NEED_BROKER)
     from connectors.kafka_out import KafkaOut, SendFailed
+    from streams.kafka_client import KafkaConfigError
+    from streams.secrets import SecretError
 
     try:
         return KafkaOut(broker)
+    except (KafkaConfigError, SecretError) as exc:
+        raise click.ClickException(f"{exc} (Kafka client settings: HARDSHIP_KAFKA_*, see docs/operations.md)") from None
     except SendFailed as exc:
         raise click.ClickException(f"{exc}. {NEED_BROKER}") from None
 
