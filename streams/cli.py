@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "connector": ("connectors.cli:connector", "departmental feeds: files, HTTP push, SQL polling, roster"),
     "serve": ("workbench.cli:serve", "the workbench: alert queue, visit tasks, JSON API"),
     "bench": ("streams.bench:bench", "benchmarks that print figures beside a baseline"),
+    "topics": ("streams.topics:topics", "create or check the topics as a production cluster needs them"),
     "evaluate": ("streams.evaluate:evaluate_command", "detection against ground truth: recall, precision, lead time"),
 }
 
