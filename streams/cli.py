@@ -42,6 +42,17 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attr)
 
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        """Settings that cannot be used (a missing secret file, contradictory TLS/SASL settings) end with
+        their message, not a traceback."""
+        from streams.kafka_client import KafkaConfigError
+        from streams.secrets import SecretError
+
+        try:
+            return super().invoke(ctx)
+        except (SecretError, KafkaConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
