@@ -73,8 +73,9 @@ def common(func):
 
 
 def _setup(log_level: str, metrics_port: int | None) -> None:
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from streams.logs import configure_logging
+
+    configure_logging(log_level)  # text, or JSON lines with HARDSHIP_LOG_FORMAT=json
     logging.getLogger("kafka").setLevel(logging.WARNING)
     from connectors.metrics import serve_metrics
 
@@ -236,7 +237,10 @@ def http_command(tokens_path, host, port, max_items, max_bytes, broker, state_di
         raise click.ClickException(f"cannot read the tokens file: {exc}") from None
     out = _connect(broker)
     try:
-        uvicorn.run(create_app(out, tokens, max_items, max_bytes), host=host, port=port, log_level=log_level.lower())
+        from streams.logs import uvicorn_log_config
+
+        uvicorn.run(create_app(out, tokens, max_items, max_bytes), host=host, port=port, log_level=log_level.lower(),
+                    log_config=uvicorn_log_config())
     finally:
         out.close()
 
