@@ -8,8 +8,9 @@ timeouts, lost connections) and refreshes metadata itself. One request per broke
 flight, so a retry cannot reorder a partition; no idempotence or transactions are used (the
 embedded tansu broker has neither).
 
-Records are gathered into chunks and handed to the producer a chunk at a time; each record's
-delivery callback settles its chunk. `barrier()` sends what is gathered and returns when every
+Records are gathered into chunks and handed to the producer a chunk at a time (one chunk in the
+producer at once); a chunk is settled when the producer has nothing outstanding, and delivery
+reports come for failed records only. `barrier()` sends what is gathered and returns when every
 record is acknowledged, or raises `SendFailed`. `pipeline()` does the same one chunk behind: it
 waits for the chunk sent by its previous call and sends the new one without waiting, so that the
 broker stores a chunk while the connector reads the next. A connector moves its durable cursor only
@@ -44,28 +45,26 @@ def encode(value: object) -> bytes:
 
 
 class _Chunk:
-    """Records handed to the producer between two barriers/pipelines, and what the broker said of them."""
+    """Records handed to the producer together, and the broker's refusals of them.
 
-    __slots__ = ("sent", "acked", "failed", "errors", "on_delivery")
+    Only one chunk is ever in the producer (the next is handed over once it is settled), so the
+    producer's outstanding count says when it is settled, and delivery reports are asked for
+    failures only (`delivery.report.only.error`): no Python call per acknowledged record.
+    """
 
-    def __init__(self) -> None:
-        self.sent = 0
-        self.acked = 0
+    __slots__ = ("sent", "failed", "errors")
+
+    def __init__(self, sent: int = 0) -> None:
+        self.sent = sent
         self.failed = 0
         self.errors: list[str] = []
-        self.on_delivery = self._delivered
 
-    def _delivered(self, error, message) -> None:  # noqa: ANN001 - confluent_kafka.KafkaError, Message
+    def delivered(self, error, message) -> None:  # noqa: ANN001 - confluent_kafka.KafkaError, Message
         if error is None:
-            self.acked += 1
             return
         self.failed += 1
         if len(self.errors) < 4:
             self.errors.append(f"{message.topic()}[{message.partition()}]: {error.str()}")
-
-    @property
-    def settled(self) -> bool:
-        return self.acked + self.failed >= self.sent
 
 
 class KafkaOut:
@@ -97,6 +96,8 @@ class KafkaOut:
                 "request.timeout.ms": request_timeout_ms,
                 "message.timeout.ms": int(delivery_timeout_s * 1000),
                 "socket.connection.setup.timeout.ms": int(connect_timeout_s * 1000),
+                "delivery.report.only.error": True,
+                "on_delivery": self._on_delivery,
                 "error_cb": self._on_error,
                 "logger": log,  # librdkafka's own log lines through logging, not raw stderr
             },
@@ -110,9 +111,13 @@ class KafkaOut:
         self._poll = self._producer.poll
         self._gathered: list[tuple[str, bytes, str | None]] = []
         self._in_flight: _Chunk | None = None
+        self._current = _Chunk()  # the chunk whose delivery reports arrive
         self._since_barrier = 0
         self._partitions: dict[str, list[int]] = {}
         self.acknowledged = 0
+
+    def _on_delivery(self, error, message) -> None:  # noqa: ANN001
+        self._current.delivered(error, message)
 
     def _on_error(self, error) -> None:  # noqa: ANN001 - confluent_kafka.KafkaError
         """Client-wide errors (all brokers down, authentication): logged; the chunk's deliveries decide."""
@@ -157,17 +162,16 @@ class KafkaOut:
     def _hand_over(self) -> _Chunk:
         """Produce the gathered records as one chunk; its delivery callbacks settle it."""
         gathered, self._gathered = self._gathered, []
-        chunk = _Chunk()
-        chunk.sent = len(gathered)
-        produce, poll, on_delivery = self._produce, self._poll, chunk.on_delivery
+        chunk = self._current = _Chunk(len(gathered))
+        produce, poll = self._produce, self._poll
         for n, (topic, value, key) in enumerate(gathered, 1):
             try:
-                produce(topic, value, key, on_delivery=on_delivery)
+                produce(topic, value, key)
             except BufferError:  # the local queue is full: let deliveries drain it
                 while True:
                     poll(0.05)
                     try:
-                        produce(topic, value, key, on_delivery=on_delivery)
+                        produce(topic, value, key)
                         break
                     except BufferError:
                         continue
@@ -182,11 +186,12 @@ class KafkaOut:
     def _wait(self, chunk: _Chunk) -> None:
         """Serve delivery callbacks until `chunk` is settled; SendFailed unless every record was acknowledged."""
         deadline = time.monotonic() + self.delivery_timeout_s + 30
-        while not chunk.settled:
+        self._poll(0)
+        while len(self._producer):  # records queued, in flight, or reports not yet served
             if time.monotonic() > deadline:
-                raise SendFailed(f"the broker at {self.broker_url} did not answer for {chunk.sent - chunk.acked} "
+                raise SendFailed(f"the broker at {self.broker_url} did not answer for {len(self._producer)} "
                                  f"records ({'; '.join(self._errors) or 'no delivery report'})")
-            self._poll(0.1)
+            self._poll(0.05)
         if chunk.failed:
             reasons = "; ".join(chunk.errors)
             raise SendFailed(f"the broker at {self.broker_url} did not take the records ({chunk.failed} of "
