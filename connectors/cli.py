@@ -47,9 +47,13 @@ def _connect(broker: str | None):
     if not broker:
         raise click.ClickException(NEED_BROKER)
     from connectors.kafka_out import KafkaOut, SendFailed
+    from streams.kafka_client import KafkaConfigError
+    from streams.secrets import SecretError
 
     try:
         return KafkaOut(broker)
+    except (KafkaConfigError, SecretError) as exc:
+        raise click.ClickException(f"{exc} (Kafka client settings: HARDSHIP_KAFKA_*, see docs/operations.md)") from None
     except SendFailed as exc:
         raise click.ClickException(f"{exc}. {NEED_BROKER}") from None
 
@@ -70,10 +74,10 @@ def common(func):
 
 def _setup(log_level: str, metrics_port: int | None) -> None:
     from models.privacy import install_log_masking
+    from streams.logs import configure_logging
 
     install_log_masking()  # every record masked (resident IDs, phones, cards) before any handler sees it
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level)  # text, or JSON lines with HARDSHIP_LOG_FORMAT=json
     logging.getLogger("kafka").setLevel(logging.WARNING)
     from connectors.metrics import metrics_host, serve_metrics
 
@@ -235,7 +239,10 @@ def http_command(tokens_path, host, port, max_items, max_bytes, broker, state_di
         raise click.ClickException(f"cannot read the tokens file: {exc}") from None
     out = _connect(broker)
     try:
-        uvicorn.run(create_app(out, tokens, max_items, max_bytes), host=host, port=port, log_level=log_level.lower())
+        from streams.logs import uvicorn_log_config
+
+        uvicorn.run(create_app(out, tokens, max_items, max_bytes), host=host, port=port, log_level=log_level.lower(),
+                    log_config=uvicorn_log_config())
     finally:
         out.close()
 

@@ -43,15 +43,26 @@ def hash_token(token: str) -> str:
     return "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+# The placeholders of the committed example (dashboards/compose/http-tokens.yaml): never accepted.
+PLACEHOLDER_TOKENS = ("change-me-medical-insurance", "change-me-human-resources")
+
+
 class TokenBook:
     """source -> token (plain or sha256:<hex>); answers which source a presented token belongs to."""
 
     def __init__(self, tokens: dict[str, str]) -> None:
+        from streams.secrets import is_placeholder
+
+        placeholders = {hash_token(token) for token in PLACEHOLDER_TOKENS}
         self.hashes: dict[str, str] = {}
         for source, token in tokens.items():
             if not isinstance(token, str) or not token:
                 raise ValueError(f"the token of {source} is empty")
             self.hashes[source] = token if token.startswith("sha256:") else hash_token(token)
+            if self.hashes[source] in placeholders or is_placeholder(token):
+                raise ValueError(f"the token of {source} is a placeholder of the example file; make one "
+                                 "(e.g. `openssl rand -hex 32`), give it to the department and put "
+                                 "`hardship connector hash-token <token>` in the tokens file")
 
     @classmethod
     def load(cls, path: str | Path) -> TokenBook:

@@ -1285,14 +1285,14 @@ class _KafkaSink:
         from kafka import KafkaProducer
 
         from streams.broker import create_topics
-        from streams.config import EVENTS_TOPIC, FILINGS_TOPIC, REGISTRY_TOPIC, bootstrap_servers
+        from streams.config import EVENTS_TOPIC, FILINGS_TOPIC, REGISTRY_TOPIC
+        from streams.kafka_client import client_config
 
         create_topics(broker)  # the partition count we mean, not the broker's auto-create default
         self.topics = {"events": EVENTS_TOPIC, "registry": REGISTRY_TOPIC, "filings": FILINGS_TOPIC}
         self.errors = 0
         self.producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers(broker),
-            client_id="hardship-simulator",
+            **client_config(broker).kafka_python("simulator"),  # brokers, TLS/SASL, client id
             acks="all",
             retries=5,
             enable_idempotence=False,  # tansu has no idempotent producers (DESIGN.md)

@@ -44,7 +44,9 @@ from streams.config import (
     OUTCOMES_TOPIC,
     REGISTRY_TOPIC,
 )
+from streams.kafka_client import client_config
 from streams.replay import now_iso
+from streams.topics import replication_factor
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +103,15 @@ def create_app(settings: StreamSettings) -> faust.App:
     policy = settings.policy or load_policy()
     partitions = settings.partitions
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    kafka = client_config(settings.broker_url)  # the one Kafka client configuration of every client
     app_settings = {
         "broker": settings.broker_url,
         "store": settings.store,
         "datadir": str(settings.data_dir / "faust"),
         "topic_partitions": partitions,
-        "topic_replication_factor": 1,
+        "topic_replication_factor": replication_factor(),  # HARDSHIP_REPLICATION_FACTOR (streams/topics.py)
+        "broker_credentials": kafka.faust_credentials(),  # TLS/SASL from HARDSHIP_KAFKA_* (streams/kafka_client.py)
+        "broker_client_id": kafka.client_id("worker"),
         "topic_disable_leader": True,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,

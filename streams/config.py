@@ -10,6 +10,9 @@ BROKER_ENV = "HARDSHIP_BROKER"
 DATABASE_ENV = "HARDSHIP_DATABASE"
 POLICY_ENV = "HARDSHIP_POLICY"
 DATA_DIR_ENV = "HARDSHIP_DATA_DIR"
+# The database password apart from the URL (HARDSHIP_DATABASE_PASSWORD_FILE: a compose secret), so
+# that no password stands in an environment variable of the URL.
+DATABASE_PASSWORD_ENV = "HARDSHIP_DATABASE_PASSWORD"
 
 # Topic names of the wire contract (DESIGN.md); keep them.
 EVENTS_TOPIC = "hardship.events"
@@ -30,9 +33,10 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        """The SQLAlchemy URL; SQLite under the data folder when none is configured."""
+        """The SQLAlchemy URL (with HARDSHIP_DATABASE_PASSWORD[_FILE] as its password, when set); SQLite
+        under the data folder when none is configured. Raises SecretError for a missing or placeholder secret."""
         if self.database:
-            return self.database
+            return with_database_password(self.database)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.data_dir / 'workbench.sqlite3'}"
 
@@ -51,6 +55,22 @@ def load_settings(
         policy=policy or os.environ.get(POLICY_ENV) or None,
         data_dir=Path(data),
     )
+
+
+def with_database_password(url: str) -> str:
+    """`url` with the password of HARDSHIP_DATABASE_PASSWORD(_FILE) when set; a placeholder password is refused."""
+    from sqlalchemy.engine import make_url
+
+    from streams.secrets import SecretError, is_placeholder, read_secret
+
+    password = read_secret(DATABASE_PASSWORD_ENV)
+    parsed = make_url(url)
+    if password is None:
+        if parsed.password and is_placeholder(str(parsed.password)):
+            raise SecretError(f"the password in {DATABASE_ENV} is a placeholder; set a real one "
+                              f"(or {DATABASE_PASSWORD_ENV}_FILE to a file holding it)")
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 def bootstrap_servers(broker_url: str) -> list[str]:

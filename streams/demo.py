@@ -16,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from streams.config import ALERTS_TOPIC, BROKER_ENV, DATA_DIR_ENV, bootstrap_servers, load_settings
+from streams.config import ALERTS_TOPIC, BROKER_ENV, DATA_DIR_ENV, load_settings
+from streams.kafka_client import client_config
 
 DEMO_COMMUNITY = "420106002003"  # 武昌区 a community of the simulated district: demo logins are made for it
 
@@ -162,7 +163,7 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
 def _follow_alerts(broker_url: str, processes: Processes, quiet: bool) -> None:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(ALERTS_TOPIC, bootstrap_servers=bootstrap_servers(broker_url), auto_offset_reset="earliest",
+    consumer = KafkaConsumer(ALERTS_TOPIC, **client_config(broker_url).kafka_python("demo"), auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=1000)
     seen: set[str] = set()
     started = time.monotonic()

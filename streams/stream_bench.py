@@ -32,7 +32,10 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], rat
              sent_at: dict | None = None, probe_prefix: bytes | None = None) -> None:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5,
+    from streams.kafka_client import client_config
+
+    producer = KafkaProducer(**client_config(bootstrap).kafka_python("bench-producer"), acks="all",
+                             enable_idempotence=False, linger_ms=5,
                              batch_size=256 * 1024)
     started = time.perf_counter()
     for index, (key, value) in enumerate(records):
@@ -90,7 +93,10 @@ def _bare_aiokafka(bootstrap: str, topic: str, expected: int) -> float:
     async def run() -> float:
         from aiokafka import AIOKafkaConsumer
 
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-bare-{time.time_ns()}",
+        from streams.kafka_client import client_config
+
+        consumer = AIOKafkaConsumer(topic, **client_config(bootstrap).aiokafka("bench-bare"),
+                                    group_id=f"bench-bare-{time.time_ns()}",
                                     auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000,
                                     heartbeat_interval_ms=500, max_poll_records=5000)
         await consumer.start()
@@ -246,7 +252,10 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
 def _listen_alerts(bootstrap: str, received: dict, stop: threading.Event) -> None:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer("hardship.alerts", bootstrap_servers=bootstrap, auto_offset_reset="latest",
+    from streams.kafka_client import client_config
+
+    consumer = KafkaConsumer("hardship.alerts", **client_config(bootstrap).kafka_python("bench-alerts"),
+                             auto_offset_reset="latest",
                              enable_auto_commit=False, consumer_timeout_ms=500, fetch_max_wait_ms=20)
     try:
         while not stop.is_set():

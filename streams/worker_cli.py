@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import click
@@ -42,7 +40,10 @@ def run_worker(app, loglevel: str = "warning") -> None:
 
     from faust import Worker
 
-    worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    from streams.logs import faust_logging_config
+
+    worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                    logging_config=faust_logging_config(loglevel))
     profile_path = os.environ.get("HARDSHIP_PROFILE")
     if not profile_path:
         worker.execute_from_commandline()
@@ -81,8 +82,9 @@ def worker(broker, partitions, store, data_dir, metrics_port, metrics_host, poli
     Start as many as there are machines (up to the partition count); Faust spreads the partitions
     and moves the tables when a worker comes or goes. Stop with Ctrl-C or SIGTERM.
     """
-    logging.basicConfig(level=loglevel.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from streams.logs import configure_logging
+
+    configure_logging(loglevel)  # text, or JSON lines with HARDSHIP_LOG_FORMAT=json
     settings = load_settings(broker=broker, data_dir=data_dir)
     if settings.broker is None:
         from streams.broker import embedded_broker

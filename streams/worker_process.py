@@ -15,6 +15,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from streams.broker import free_port
+from streams.kafka_client import client_config
 
 HARDSHIP = str(Path(sys.executable).with_name("hardship"))
 
@@ -72,7 +73,8 @@ class WorkerProcess:
 
 
 def producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=5, enable_idempotence=False,
+    return KafkaProducer(**client_config(bootstrap).kafka_python("bench-producer"), acks="all", retries=5,
+                         enable_idempotence=False,
                          max_in_flight_requests_per_connection=1)
 
 

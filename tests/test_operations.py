@@ -1,8 +1,10 @@
-"""Operations (issue 6): Prometheus configuration and alert rules, Grafana dashboards, docker-compose.yml.
+"""Operations (issues 6 and 15): Prometheus and Alertmanager configuration, alert rules, Grafana dashboards, docker-compose.yml.
 
-Fast tests: `promtool check config` / `check rules` on the shipped files, a structural check of every
-dashboard, every metric name in dashboards and rules is one the project (or Faust's sensor) exports,
-`docker-compose config` accepts the compose file and its `hardship` commands are real.
+Fast tests: `promtool check config` / `check rules` on the shipped files, `amtool check-config` on the
+Alertmanager configuration as compose renders it, a structural check of every dashboard, every metric
+name in dashboards and rules is one the project (or Faust's sensor) exports, `docker-compose config`
+accepts the compose file and its `hardship` commands are real; compose keeps secrets in files and has
+no placeholder fallbacks.
 
 Slow test: the demo (or its pieces) runs with connectors, the real Prometheus server of Debian's package
 scrapes it every second, and every panel query and every alert rule goes through Prometheus' HTTP API:
@@ -41,6 +43,9 @@ HARDSHIP = str(Path(sys.executable).with_name("hardship"))
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 DOCKER_COMPOSE = shutil.which("docker-compose") or "/usr/bin/docker-compose"
+AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
+ALERTMANAGER_TEMPLATE = DASHBOARDS / "alertmanager" / "alertmanager.yml.tmpl"
+COMPOSE_ENV = {"HARDSHIP_ALERT_WEBHOOK_URL": "https://oncall.example.org/hooks/hardship?token=a&b|c"}
 IN_CI = bool(os.environ.get("CI"))
 
 # Where the exported metrics are defined (the names the dashboards and rules may use).
@@ -58,8 +63,8 @@ def need_tool(path: str) -> None:
     """Skip when a Debian tool is missing on a developer's machine; in CI it must be there."""
     if not Path(path).exists():
         if IN_CI:
-            pytest.fail(f"{path} is required in CI: apt-get install -y prometheus docker-compose")
-        pytest.skip(f"{path} missing (apt-get install -y prometheus docker-compose)")
+            pytest.fail(f"{path} is required in CI: apt-get install -y prometheus prometheus-alertmanager docker-compose")
+        pytest.skip(f"{path} missing (apt-get install -y prometheus prometheus-alertmanager docker-compose)")
 
 
 def load_dashboards() -> dict[str, dict]:
@@ -306,11 +311,102 @@ def compose_services() -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]
 
 
+def compose_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARDSHIP_")}
+    env.update(values)
+    return env
+
+
 def test_docker_compose_config_accepts_the_file():
     need_tool(DOCKER_COMPOSE)
     result = subprocess.run([DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "config", "-q"], capture_output=True, text=True,
-                            timeout=60, cwd=ROOT)
+                            timeout=60, cwd=ROOT, env=compose_env(**COMPOSE_ENV))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_docker_compose_refuses_to_run_without_the_alert_receiver():
+    need_tool(DOCKER_COMPOSE)
+    result = subprocess.run([DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "config", "-q"], capture_output=True, text=True,
+                            timeout=60, cwd=ROOT, env=compose_env())
+    assert result.returncode != 0 and "set HARDSHIP_ALERT_WEBHOOK_URL in .env" in result.stdout + result.stderr
+
+
+def render_alertmanager_config(tmp_path: Path, url: str) -> Path:
+    """Run the alertmanager service's own start script (up to its exec) with /bin/sh, on this checkout's template."""
+    command = compose_services()["alertmanager"]["command"][0].replace("$$", "$")  # compose's escape of $
+    render, exec_part = command.split(" && exec ", 1)
+    assert exec_part.startswith("/bin/alertmanager --config.file=/tmp/alertmanager.yml")
+    rendered = tmp_path / "alertmanager.yml"
+    render = render.replace("/etc/alertmanager/", f"{ALERTMANAGER_TEMPLATE.parent}/").replace(
+        "/tmp/alertmanager.yml", str(rendered))
+    env = {"PATH": "/usr/bin:/bin", "HARDSHIP_ALERT_WEBHOOK_URL": url}
+    result = subprocess.run(["/bin/sh", "-c", render], capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 0, result.stderr
+    return rendered
+
+
+def test_amtool_check_config_of_the_rendered_alertmanager_configuration(tmp_path):
+    need_tool(AMTOOL)
+    url = COMPOSE_ENV["HARDSHIP_ALERT_WEBHOOK_URL"]  # &, | and ? survive the rendering
+    rendered = render_alertmanager_config(tmp_path, url)
+    config = yaml.safe_load(rendered.read_text(encoding="utf-8"))
+    (receiver,) = config["receivers"]
+    assert receiver["webhook_configs"][0]["url"] == url
+    assert config["route"]["receiver"] == receiver["name"]
+    result = subprocess.run([AMTOOL, "check-config", str(rendered)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager_of_compose():
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    targets = [t for am in config["alerting"]["alertmanagers"] for c in am["static_configs"] for t in c["targets"]]
+    assert targets == ["alertmanager:9093"]
+    services = compose_services()
+    assert "alertmanager" in services
+    assert "./dashboards/alertmanager:/etc/alertmanager:ro" in services["alertmanager"]["volumes"]
+    demo = yaml.safe_load(PROMETHEUS_DEMO_CONFIG.read_text(encoding="utf-8"))
+    assert demo["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
+    assert not any("web.enable-lifecycle" in arg for arg in services["prometheus"]["command"])
+
+
+def test_compose_keeps_secrets_in_files_and_has_no_placeholders():
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert "change-me" not in text and ":-change" not in text
+    compose = yaml.safe_load(text)
+    services, secrets = compose["services"], compose["secrets"]
+    assert set(secrets) == {"postgres_password", "workbench_secret_key", "grafana_admin_password", "http_tokens"}
+    for name, secret in secrets.items():
+        assert secret["file"].startswith("./secrets/"), name
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        for key, value in env.items():
+            if key.endswith("_FILE"):  # a *_FILE setting names a secret the service mounts
+                secret = str(value).removeprefix("/run/secrets/")
+                assert secret in service.get("secrets", []), f"{name}: {key} names {value}, not mounted"
+            assert not re.search(r"PASSWORD$|SECRET_KEY$", key), f"{name}: {key} puts a secret in the environment"
+        for key, value in env.items():
+            assert not re.search(r"://[^/@\s]+:[^/@\s]+@", str(value)), f"{name}: {key} has a password in a URL"
+    assert services["workbench"]["environment"]["HARDSHIP_DATABASE_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "/run/secrets/http_tokens" in services["connector-http"]["command"]
+    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert services["topics"]["command"] == ["topics"]
+    for name in ("worker-1", "worker-2", "workbench", "connector-files", "connector-http"):
+        assert services[name]["depends_on"]["topics"]["condition"] == "service_completed_successfully", name
+    ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    assert "/secrets/*" in ignored and "secrets" in (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+
+
+def test_the_example_tokens_are_refused_by_the_connector():
+    from connectors.http_push import TokenBook
+
+    example = DASHBOARDS / "compose" / "http-tokens.yaml"
+    with pytest.raises(ValueError, match="placeholder"):
+        TokenBook.load(example)
+    result = subprocess.run([HARDSHIP, "connector", "http", "--tokens", str(example), "--broker", "kafka://127.0.0.1:9"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "placeholder" in result.stderr and "hash-token" in result.stderr
 
 
 def test_compose_has_the_deployment_of_the_issue():
@@ -318,7 +414,7 @@ def test_compose_has_the_deployment_of_the_issue():
     for name in ("kafka", "postgres", "worker-1", "worker-2", "workbench", "connector-files", "prometheus", "grafana"):
         assert name in services, name
     for name, service in services.items():
-        assert "healthcheck" in service, f"{name} has no health check"
+        assert "healthcheck" in service or service.get("restart") == "no", f"{name} has no health check"
         image = service.get("image", "")
         assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image version ({image!r})"
     kafka = services["kafka"]["environment"]
@@ -335,7 +431,7 @@ def test_compose_has_the_deployment_of_the_issue():
     prometheus_targets = {t for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
                           for c in job["static_configs"] for t in c["targets"]}
     for name, service in services.items():
-        if service.get("image", "").startswith("hardship-monitor"):
+        if service.get("image", "").startswith("hardship-monitor") and service.get("restart") != "no":
             port = metrics_port_of(service["command"])
             assert f"{name}:{port}" in prometheus_targets, f"Prometheus does not scrape {name}:{port}"
 
@@ -356,9 +452,10 @@ def test_compose_commands_are_real_hardship_commands():
 
 
 def test_dockerfile_builds_with_pip_from_pypi():
+    """(Stages and the lock install: tests/test_packaging.py.)"""
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
-    assert 'pip install ".[rocksdb]"' in text
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["python:3.11-slim", "python:3.11-slim"]
+    assert "--require-hashes -r requirements.lock" in text
     assert "curl" not in text and "wget" not in text, "no downloads outside pip"
     assert re.search(r'^ENTRYPOINT \["hardship"\]', text, re.M)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,9 +134,12 @@ def json_depth(body: bytes) -> int:
 
 
 def secret_key(data_dir: Path | None) -> str:
-    """HARDSHIP_SECRET_KEY, else a key kept in the data folder (so sessions survive a restart), else a fresh one."""
-    if os.environ.get(SECRET_ENV):
-        return os.environ[SECRET_ENV]
+    """HARDSHIP_SECRET_KEY[_FILE], else a key kept in the data folder (so sessions survive a restart), else a fresh one."""
+    from streams.secrets import read_secret
+
+    configured = read_secret(SECRET_ENV)  # HARDSHIP_SECRET_KEY_FILE (a compose secret) or HARDSHIP_SECRET_KEY
+    if configured:
+        return configured
     if data_dir is None:
         return secrets.token_urlsafe(32)
     path = data_dir / "workbench-secret.key"

@@ -61,7 +61,10 @@ def serve(host: str, port: int, database: str | None, broker: str | None, data_d
         click.echo(f"alert sink: reading hardship.alerts from {settings.broker}")
     click.echo(f"workbench: http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs, metrics /metrics)")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", **proxy_settings(trusted_proxies))
+        from streams.logs import uvicorn_log_config
+
+        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=uvicorn_log_config(),
+                    **proxy_settings(trusted_proxies))
     finally:
         if sink is not None:
             sink.stop()

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.validation import validate_outcome
-from streams.config import OUTCOMES_TOPIC, bootstrap_servers
+from streams.config import OUTCOMES_TOPIC
+from streams.kafka_client import client_config
 from workbench.tables import OutboxOutcome
 from workbench.timeutil import iso_cst, utcnow
 
@@ -91,8 +92,7 @@ class OutcomePublisher:
             from kafka import KafkaProducer
 
             self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap_servers(self.broker_url),
-                client_id="hardship-workbench-outcomes",
+                **client_config(self.broker_url).kafka_python("workbench-outcomes"),  # brokers, TLS/SASL, client id
                 acks="all",
                 retries=5,
             )

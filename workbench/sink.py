@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.privacy import install_log_masking, mask_personal
 from models.validation import Rejected, dead_letter, decode_json
-from streams.config import ALERTS_TOPIC, DEADLETTER_TOPIC, bootstrap_servers
+from streams.config import ALERTS_TOPIC, DEADLETTER_TOPIC
+from streams.kafka_client import client_config
 from workbench.alerts import upsert_alert
 from workbench.timeutil import utcnow
 
@@ -64,14 +65,14 @@ class AlertSink:
     def _connect(self) -> None:
         from kafka import KafkaConsumer, KafkaProducer
 
-        servers = bootstrap_servers(self.broker_url)
+        kafka = client_config(self.broker_url)  # brokers, TLS/SASL, client id
         self._consumer = KafkaConsumer(
-            bootstrap_servers=servers, group_id=self.group_id, client_id="hardship-workbench-sink",
+            **kafka.kafka_python("workbench-sink"), group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=6000,
             heartbeat_interval_ms=1000, max_poll_records=500,
         )
         self._consumer.subscribe([self.topic])
-        self._producer = KafkaProducer(bootstrap_servers=servers, client_id="hardship-workbench-deadletter", acks="all")
+        self._producer = KafkaProducer(**kafka.kafka_python("workbench-deadletter"), acks="all")
 
     def _count(self, result: str) -> None:
         if self.metrics is not None:
