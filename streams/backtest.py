@@ -24,7 +24,7 @@ from scoring.evaluation import KINDS
 from scoring.monitor import Monitor
 from scoring.policy import PolicyError, load_policy
 from scoring.reasons import KINDS_ZH
-from streams.evaluate import read_jsonl
+from streams.evaluate import masked, read_jsonl
 from streams.replay import replay_files, replay_parallel
 
 
@@ -277,7 +277,7 @@ def backtest(registry_path, filings_path, events_path, policy_paths, truth_path,
     months, households = _months_and_households(registry_path, events_path)
     report = compare(runs, households, months, officers_per_community, truth, outcomes)
     # household ids of people on no roster carry a resident ID: the report and its JSON are masked exports
-    (out_dir / "backtest.json").write_text(mask_personal(json.dumps(report, ensure_ascii=False, indent=2)), encoding="utf-8")
+    (out_dir / "backtest.json").write_text(json.dumps(masked(report), ensure_ascii=False, indent=2), encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(report), encoding="utf-8")
     print_summary(report)
     click.echo(f"written: {out_dir / 'report.html'}, {out_dir / 'backtest.json'}, alerts-<policy>.jsonl", err=True)

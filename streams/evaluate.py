@@ -60,6 +60,17 @@ def _inputs_index(registry: Path | None, events: Path | None):
     return inputs_of
 
 
+def masked(value):  # noqa: ANN001, ANN201 - any JSON value
+    """The value with every text in it masked (resident IDs in the household ids of people on no roster)."""
+    if isinstance(value, str):
+        return mask_personal(value)
+    if isinstance(value, dict):
+        return {key: masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(item) for item in value]
+    return value
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -141,7 +152,7 @@ def evaluate_command(truth_path, alerts_path, deadletter_path, registry_path, ev
     dead = read_jsonl(deadletter_path, "dead-letter") if deadletter_path else []
     result = evaluate(truth, alerts, dead, _inputs_index(registry_path, events_path))
     if as_json:  # household ids of people on no roster carry a resident ID: masked, as in every export
-        sys.stdout.write(mask_personal(json.dumps(result.as_dict(), ensure_ascii=False, indent=2)) + "\n")
+        sys.stdout.write(json.dumps(masked(result.as_dict()), ensure_ascii=False, indent=2) + "\n")
     else:
         print_table(result, examples)
     failing = []
