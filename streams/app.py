@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import faust
+from faust.streams import _current_event
 
 from models.validation import (
     Rejected,
@@ -54,6 +56,10 @@ PERSONS_TOPIC = "hardship-persons"  # internal: membership and filings of one pe
 BATCH_MAX = 500
 CHANGELOG_BUFFER = 20 * BATCH_MAX
 BATCH_WITHIN = 0.05
+# The largest input forwarded between agents: aiokafka refuses a message over its max_request_size
+# (1,000,000 bytes), and a forwarded op wraps the input in a few hundred bytes more.
+MAX_INPUT_BYTES = 900_000
+DEAD_LETTER_INPUT_CHARS = 4_000  # an oversized input is dead-lettered with its head only
 
 
 @dataclass
@@ -94,6 +100,51 @@ def _dumps(value: object) -> bytes:
 def _key(event) -> str:
     key = event.key
     return key.decode("utf-8") if isinstance(key, bytes) else str(key or "")
+
+
+def in_key_context(event) -> None:
+    """Make `event` the one that table writes of its key are filed under (the RocksDB store files a
+    write under the current event's partition), without moving the stream's `current_event`.
+
+    `Stream.take_events` reads `stream.current_event` after it waits for a batch to be consumed, so
+    moving it (`stream._set_current_event`) while the agent works on a batch pairs the next message
+    with a stale event: that message is never yielded and Faust commits past it (the lost-message
+    "stall"). Only the context variable that `faust.streams.current_event()` reads is set here; it
+    is local to the agent's task, which the passive reader of take_events does not share.
+    """
+    _current_event.set(weakref.ref(event))
+
+
+class OffsetWatch:
+    """Counts the offsets an agent is given per partition and any gap or repeat among them.
+
+    Within one assignment a partition's offsets come one after another; a gap is a message that was
+    never given to the agent (and would be committed past), a repeat is an old one given again.
+    Cleared on every rebalance, when a partition may legitimately resume elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, int], int] = {}
+
+    def clear(self) -> None:
+        self.last.clear()
+
+    def see(self, event) -> None:
+        message = event.message
+        tp = (message.topic, message.partition)
+        metrics.MESSAGES_TAKEN.labels(message.topic).inc()
+        last = self.last.get(tp)
+        if last is not None:
+            if message.offset > last + 1:
+                metrics.OFFSET_GAPS.labels(message.topic).inc(message.offset - last - 1)
+                log.error("offsets %d..%d of %s[%d] were never given to the agent",
+                          last + 1, message.offset - 1, message.topic, message.partition)
+            elif message.offset <= last:
+                metrics.OFFSET_REPEATS.labels(message.topic).inc()
+                log.warning("offset %d of %s[%d] given again (last %d)", message.offset, message.topic,
+                            message.partition, last)
+                return
+        self.last[tp] = message.offset
 
 
 def create_app(settings: StreamSettings) -> faust.App:
@@ -142,19 +193,36 @@ def create_app(settings: StreamSettings) -> faust.App:
     households_topic = _raw_topic(app, HOUSEHOLDS_TOPIC, partitions, internal=True)
     persons_topic = _raw_topic(app, PERSONS_TOPIC, partitions, internal=True)
 
-    table_options = {"partitions": partitions, "key_type": str, "use_partitioner": True}
+    # Keys are bytes, written raw to the changelog: a str key would be JSON there ('"hh-1"'), so the
+    # partitioner would file a household's changelog record on another partition than its messages,
+    # and a standby of that partition would feed a worker's own older writes back into its table.
+    table_options = {"partitions": partitions, "key_type": bytes, "use_partitioner": True}
     households = app.Table("households", default=None, **table_options)
     persons = app.Table("persons", default=None, **table_options)  # person_id -> {"h": household, "filed": [...]}
     filings = app.Table("filings", default=None, **table_options)  # staff_id -> the filing applied
+    watch = OffsetWatch()
+
+    @app.on_partitions_revoked.connect
+    async def _forget_offsets(sender, revoked, **kwargs) -> None:  # a partition may resume elsewhere
+        watch.clear()
 
     async def reject(stream: str, event, exc: Rejected) -> None:
         metrics.DEAD_LETTERS.labels(stream, exc.code).inc()
         message = event.message
-        letter = dead_letter(stream, message.value, exc, topic=message.topic, partition=message.partition,
-                             offset=message.offset, key=_key(event))
+        raw = message.value
+        size = None
+        if raw is not None and len(raw) > DEAD_LETTER_INPUT_CHARS:
+            size = len(raw)
+            raw = raw[:DEAD_LETTER_INPUT_CHARS]
+        letter = dead_letter(stream, raw, exc, topic=message.topic, partition=message.partition,
+                             offset=message.offset, key=_key(event), input_bytes=size)
         await deadletter_topic.send(key=event.key, value=_dumps(letter))
 
     def decode(event) -> object:
+        size = len(event.message.value or b"")
+        if size > MAX_INPUT_BYTES:
+            raise Rejected("MESSAGE_TOO_LARGE", f"{size:,} bytes, over the {MAX_INPUT_BYTES:,} an input may have; "
+                           "send one record per message")
         try:
             return json.loads(event.message.value)
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -174,41 +242,52 @@ def create_app(settings: StreamSettings) -> faust.App:
         """(event, record) for each valid message of a batch; the rest go to the dead-letter topic."""
         async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
             for event in batch:
+                watch.see(event)
                 try:
                     record = validate(decode(event))
                 except Rejected as exc:
                     await reject(name, event, exc)
                     continue
-                stream._set_current_event(event)  # table writes land in this event's partition
+                in_key_context(event)  # table writes land in this event's partition
                 yield event, record
+
+    async def forward(name: str, event, send, key: str, op: dict) -> None:
+        """Send an op on to the next agent; one that cannot be sent is dead-lettered, never crashes the agent."""
+        try:
+            await send(key, op)
+        except Exception as exc:  # noqa: BLE001 - any refusal of the producer (size, serialisation)
+            log.warning("could not forward %s offset %s: %r", name, event.message.offset, exc)
+            await reject(name, event, Rejected("UNFORWARDABLE", f"could not be passed on ({type(exc).__name__}: {exc}); "
+                                               "send a smaller record"))
 
     @app.agent(events_topic)
     async def events_agent(stream):
         async for event, record in valid(stream, "events", validate_event):
             metrics.event_counter(record["source"], record["type"]).inc()
             person_id = record["person_id"]
-            entry = persons.get(person_id)
+            entry = persons.get(person_id.encode("utf-8"))
             household_id = entry["h"] if entry and entry.get("h") else H.PROVISIONAL_PREFIX + person_id
-            await to_household(household_id, {"op": "event", "event": record, "ingest": event.message.timestamp})
+            await forward("events", event, to_household, household_id,
+                          {"op": "event", "event": record, "ingest": event.message.timestamp})
 
     @app.agent(registry_topic)
     async def registry_agent(stream):
-        async for _event, record in valid(stream, "registry", validate_registry):
-            await to_household(record["household_id"], {"op": "registry", "record": record})
+        async for event, record in valid(stream, "registry", validate_registry):
+            await forward("registry", event, to_household, record["household_id"], {"op": "registry", "record": record})
 
     @app.agent(outcomes_topic)
     async def outcomes_agent(stream):
-        async for _event, record in valid(stream, "outcomes", validate_outcome):
-            await to_household(record["household_id"], {"op": "outcome", "outcome": record})
+        async for event, record in valid(stream, "outcomes", validate_outcome):
+            await forward("outcomes", event, to_household, record["household_id"], {"op": "outcome", "outcome": record})
 
     @app.agent(filings_topic)
     async def filings_agent(stream):
         async for _event, record in valid(stream, "filings", validate_filing):
             staff_id = record["staff_id"]
-            old = filings.get(staff_id)
+            old = filings.get(staff_id.encode("utf-8"))
             if not supersedes(record, old):
                 continue  # the same filing again, or an older one
-            filings[staff_id] = record
+            filings[staff_id.encode("utf-8")] = record
             new_relatives = set(record["relative_person_ids"])
             for person_id in sorted(new_relatives | set(old["relative_person_ids"] if old else ())):
                 await to_person(person_id, {"op": "filing", "staff_id": staff_id, "on": person_id in new_relatives,
@@ -222,10 +301,11 @@ def create_app(settings: StreamSettings) -> faust.App:
             touched: dict[str, dict] = {}
             last_event: dict[str, object] = {}
             for event in batch:
+                watch.see(event)
                 person_id = _key(event)
                 last_event[person_id] = event
                 op = json.loads(event.message.value)
-                entry = touched.get(person_id) or persons.get(person_id) or {"h": None, "filed": []}
+                entry = touched.get(person_id) or persons.get(event.key) or {"h": None, "filed": []}
                 entry = dict(entry)
                 kind = op["op"]
                 if kind == "join":
@@ -252,8 +332,8 @@ def create_app(settings: StreamSettings) -> faust.App:
                                                             "staff_ids": entry["filed"], "at": op.get("at")})
                 touched[person_id] = entry
             for person_id, entry in touched.items():
-                stream._set_current_event(last_event[person_id])  # as in the households agent
-                persons[person_id] = entry
+                in_key_context(last_event[person_id])  # as in the households agent
+                persons[person_id.encode("utf-8")] = entry
             metrics.PERSON_UPDATES.inc(len(batch))
 
     # -- households: the core ---------------------------------------------------------------------
@@ -265,10 +345,11 @@ def create_app(settings: StreamSettings) -> faust.App:
             touched: dict[str, dict | None] = {}
             last_event: dict[str, object] = {}
             for event in batch:
+                watch.see(event)
                 household_id = _key(event)
                 last_event[household_id] = event
                 op = json.loads(event.message.value)
-                state = touched[household_id] if household_id in touched else households.get(household_id)
+                state = touched[household_id] if household_id in touched else households.get(event.key)
                 state, alerts = await apply_op(household_id, state, op)
                 metrics.household_op_counter(op["op"]).inc()
                 touched[household_id] = state
@@ -278,12 +359,13 @@ def create_app(settings: StreamSettings) -> faust.App:
                 # One write per key per batch, made in the context of that key's last event: the
                 # RocksDB store files a write under the current event's partition, which is the key's
                 # own (the internal topic and the table are partitioned alike).
-                stream._set_current_event(last_event[household_id])
+                in_key_context(last_event[household_id])
+                key = household_id.encode("utf-8")
                 if state is None:
-                    if household_id in households:
-                        del households[household_id]
+                    if key in households:
+                        del households[key]
                 else:
-                    households[household_id] = state
+                    households[key] = state
             metrics.HOUSEHOLDS.set(len(households))
             metrics.BATCH_SECONDS.labels("households").observe(time.perf_counter() - started)
 

@@ -10,7 +10,10 @@ from models.validation import VALIDATORS
 from scoring.monitor import Monitor
 from streams.worker_process import WorkerProcess, producer, send_all
 
-__all__ = ["WorkerProcess", "outcome_of", "producer", "read_topic", "replay_alerts", "send_all"]
+__all__ = ["INTERNAL_TOPICS", "WorkerProcess", "assert_nothing_lost", "key_partitions", "outcome_of", "producer", "read_topic",
+           "replay_alerts", "send_all"]
+
+INTERNAL_TOPICS = ("hardship-households", "hardship-persons")
 
 
 def read_topic(bootstrap: str, topic: str, idle_seconds: float = 4.0) -> list[dict]:
@@ -20,6 +23,27 @@ def read_topic(bootstrap: str, topic: str, idle_seconds: float = 4.0) -> list[di
         return [json.loads(message.value) for message in consumer]
     finally:
         consumer.close()
+
+
+def key_partitions(bootstrap: str, topic: str, idle_seconds: float = 2.0) -> list[tuple[bytes, int]]:
+    """(key, partition) of every record of a topic."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=int(idle_seconds * 1000), enable_auto_commit=False)
+    try:
+        return [(message.key, message.partition) for message in consumer]
+    finally:
+        consumer.close()
+
+
+def assert_nothing_lost(worker: WorkerProcess, sent: dict[str, int]) -> None:
+    """Every message sent to each topic was given to its agent exactly once, and no offset of any topic
+    (inputs and the internal hops) was skipped or given twice: one lost message fails this."""
+    for topic, count in sent.items():
+        worker.wait_for("hardship_messages_taken_total", count, topic=topic)
+        assert worker.metric("hardship_messages_taken_total", topic=topic) == count, topic
+    for topic in (*sent, *INTERNAL_TOPICS):
+        assert worker.metric("hardship_offset_gaps_total", topic=topic) == 0, f"lost offsets of {topic}"
+        assert worker.metric("hardship_offset_repeats_total", topic=topic) == 0, f"offsets of {topic} given twice"
 
 
 def replay_alerts(*streams: tuple[str, list]) -> list[dict]:
