@@ -1,4 +1,4 @@
-"""The Faust app: topics, tables and agents, a thin shell around the household core of scoring/.
+"""The Faust app: topics, tables and agents, thin drivers of the router of scoring/routing.py.
 
 Data flow (all JSON; internal topics carry {"op": …} messages):
 
@@ -10,8 +10,10 @@ Data flow (all JSON; internal topics carry {"op": …} messages):
   households agent: the core's pure functions over the households table ─▶ hardship.alerts ◀────────┘
   every bad input ─▶ hardship.deadletter with its reason
 
-Each agent takes events in batches (`take_events`) and writes each touched table key once per batch;
-the core is idempotent, so Faust's redelivery after a rebalance or a crash changes nothing.
+The agents decode, validate or dead-letter, get and put table values and send what the router
+returns; `hardship replay` runs the same router over dict tables (scoring/monitor.py). Each agent
+takes events in batches (`take_events`) and writes each touched table key once per batch; the router
+is idempotent, so Faust's redelivery after a rebalance or a crash changes nothing.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ from models.validation import (
     validate_outcome,
     validate_registry,
 )
-from scoring import household as H
-from scoring.monitor import supersedes
+from scoring import routing as R
 from scoring.policy import Policy, load_policy
 from streams import metrics
 from streams.config import (
@@ -230,13 +231,21 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     # Forwarding goes straight to the producer: Faust flushes it before every offset commit, so
     # delivery stays at-least-once, without the per-message channel machinery of topic.send().
-    async def to_household(household_id: str, op: dict) -> None:
-        await app.producer.send(HOUSEHOLDS_TOPIC, household_id.encode("utf-8"), _dumps(op), None, None, None)
+    internal_topic = {R.HOUSEHOLDS: HOUSEHOLDS_TOPIC, R.PERSONS: PERSONS_TOPIC}
 
-    async def to_person(person_id: str, op: dict) -> None:
-        await app.producer.send(PERSONS_TOPIC, person_id.encode("utf-8"), _dumps(op), None, None, None)
+    async def send_on(name: str, event, sends: list[tuple[str, str, dict]]) -> None:
+        """Send what the router returned; a message the producer refuses is dead-lettered with the
+        input that caused it, never crashing the agent."""
+        for table, key, message in sends:
+            try:
+                await app.producer.send(internal_topic[table], key.encode("utf-8"), _dumps(message), None, None, None)
+            except Exception as exc:  # noqa: BLE001 - any refusal of the producer (size, serialisation)
+                log.warning("could not pass on a %s message of %s offset %s: %r", message.get("op"), name,
+                            event.message.offset, exc)
+                await reject(name, event, Rejected("UNFORWARDABLE", f"could not be passed on ({type(exc).__name__}: "
+                                                   f"{exc}); send a smaller record"))
 
-    # -- sources --------------------------------------------------------------------------------
+    # -- sources: decode, validate or dead-letter, and hand over to the router --------------------
 
     async def valid(stream, name: str, validate):
         """(event, record) for each valid message of a batch; the rest go to the dead-letter topic."""
@@ -248,187 +257,92 @@ def create_app(settings: StreamSettings) -> faust.App:
                 except Rejected as exc:
                     await reject(name, event, exc)
                     continue
-                in_key_context(event)  # table writes land in this event's partition
                 yield event, record
-
-    async def forward(name: str, event, send, key: str, op: dict) -> None:
-        """Send an op on to the next agent; one that cannot be sent is dead-lettered, never crashes the agent."""
-        try:
-            await send(key, op)
-        except Exception as exc:  # noqa: BLE001 - any refusal of the producer (size, serialisation)
-            log.warning("could not forward %s offset %s: %r", name, event.message.offset, exc)
-            await reject(name, event, Rejected("UNFORWARDABLE", f"could not be passed on ({type(exc).__name__}: {exc}); "
-                                               "send a smaller record"))
 
     @app.agent(events_topic)
     async def events_agent(stream):
         async for event, record in valid(stream, "events", validate_event):
             metrics.event_counter(record["source"], record["type"]).inc()
-            person_id = record["person_id"]
-            entry = persons.get(person_id.encode("utf-8"))
-            household_id = entry["h"] if entry and entry.get("h") else H.PROVISIONAL_PREFIX + person_id
-            await forward("events", event, to_household, household_id,
-                          {"op": "event", "event": record, "ingest": event.message.timestamp})
+            _, person_id, message = R.inbound("events", record, event.message.timestamp)
+            # the person index is read here (co-partitioned with the events), written by the persons agent
+            routed = R.on_person(person_id, persons.get(person_id.encode("utf-8")), message, policy)
+            await send_on("events", event, routed.sends)
+
+    async def to_households(stream, name: str, validate) -> None:
+        async for event, record in valid(stream, name, validate):
+            await send_on(name, event, [R.inbound(name, record)])
 
     @app.agent(registry_topic)
     async def registry_agent(stream):
-        async for event, record in valid(stream, "registry", validate_registry):
-            await forward("registry", event, to_household, record["household_id"], {"op": "registry", "record": record})
+        await to_households(stream, "registry", validate_registry)
 
     @app.agent(outcomes_topic)
     async def outcomes_agent(stream):
-        async for event, record in valid(stream, "outcomes", validate_outcome):
-            await forward("outcomes", event, to_household, record["household_id"], {"op": "outcome", "outcome": record})
+        await to_households(stream, "outcomes", validate_outcome)
 
     @app.agent(filings_topic)
     async def filings_agent(stream):
-        async for _event, record in valid(stream, "filings", validate_filing):
-            staff_id = record["staff_id"]
-            old = filings.get(staff_id.encode("utf-8"))
-            if not supersedes(record, old):
-                continue  # the same filing again, or an older one
-            filings[staff_id.encode("utf-8")] = record
-            new_relatives = set(record["relative_person_ids"])
-            for person_id in sorted(new_relatives | set(old["relative_person_ids"] if old else ())):
-                await to_person(person_id, {"op": "filing", "staff_id": staff_id, "on": person_id in new_relatives,
-                                            "at": record.get("filed_at")})
+        async for event, record in valid(stream, "filings", validate_filing):
+            _, staff_id, message = R.inbound("filings", record)
+            key = staff_id.encode("utf-8")
+            applied = filings.get(key)
+            routed = R.on_filing(staff_id, applied, message, policy)
+            if routed.state is not applied:
+                in_key_context(event)  # table writes land in this event's partition
+                filings[key] = routed.state
+            await send_on("filings", event, routed.sends)
 
-    # -- persons: the person -> household index and filed staff ---------------------------------
+    # -- the keyed agents: the router over a table, one write per touched key per batch -----------
 
-    @app.agent(persons_topic)
-    async def persons_agent(stream):
-        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
-            touched: dict[str, dict] = {}
-            last_event: dict[str, object] = {}
-            for event in batch:
-                watch.see(event)
-                person_id = _key(event)
-                last_event[person_id] = event
-                op = json.loads(event.message.value)
-                entry = touched.get(person_id) or persons.get(event.key) or {"h": None, "filed": []}
-                entry = dict(entry)
-                kind = op["op"]
-                if kind == "join":
-                    household_id = op["household_id"]
-                    previous = entry.get("h")
-                    if previous != household_id:
-                        source = previous or H.PROVISIONAL_PREFIX + person_id
-                        await to_household(source, {"op": "handover", "person_id": person_id, "to": household_id})
-                        entry["h"] = household_id
-                    if entry["filed"]:
-                        await to_household(household_id, {"op": "filed", "person_id": person_id, "staff_ids": entry["filed"]})
-                elif kind == "leave":
-                    if entry.get("h") == op["household_id"]:
-                        entry["h"] = None
-                        await to_household(H.PROVISIONAL_PREFIX + person_id,
-                                           {"op": "adopt", "person_id": person_id, "facts": op.get("facts") or {}})
-                elif kind == "filing":
-                    staff = set(entry["filed"])
-                    (staff.add if op["on"] else staff.discard)(op["staff_id"])
-                    if sorted(staff) != entry["filed"]:
-                        entry["filed"] = sorted(staff)
-                        if entry.get("h"):
-                            await to_household(entry["h"], {"op": "filed", "person_id": person_id,
-                                                            "staff_ids": entry["filed"], "at": op.get("at")})
-                touched[person_id] = entry
-            for person_id, entry in touched.items():
-                in_key_context(last_event[person_id])  # as in the households agent
-                persons[person_id.encode("utf-8")] = entry
-            metrics.PERSON_UPDATES.inc(len(batch))
-
-    # -- households: the core ---------------------------------------------------------------------
-
-    @app.agent(households_topic)
-    async def households_agent(stream):
+    async def drive(stream, table: str, faust_table, name: str) -> None:
+        route = R.ROUTERS[table]
         async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
             started = time.perf_counter()
-            touched: dict[str, dict | None] = {}
-            last_event: dict[str, object] = {}
+            touched: dict[bytes, object] = {}
+            last_event: dict[bytes, object] = {}
             for event in batch:
                 watch.see(event)
-                household_id = _key(event)
-                last_event[household_id] = event
-                op = json.loads(event.message.value)
-                state = touched[household_id] if household_id in touched else households.get(event.key)
-                state, alerts = await apply_op(household_id, state, op)
-                metrics.household_op_counter(op["op"]).inc()
-                touched[household_id] = state
-                if alerts:
-                    await send_alerts(alerts, op.get("ingest"))
-            for household_id, state in touched.items():
+                key = event.key
+                last_event[key] = event
+                message = json.loads(event.message.value)
+                state = touched[key] if key in touched else faust_table.get(key)
+                routed = route(key.decode("utf-8"), state, message, policy)
+                kind = message["op"]
+                if table == R.HOUSEHOLDS:
+                    metrics.household_op_counter(kind).inc()
+                    if kind == "registry" and routed.state is not state:
+                        metrics.ROSTER_RECORDS.inc()
+                    elif kind == "outcome" and routed.state is not state:
+                        metrics.OUTCOMES.labels(message["outcome"]["decision"]).inc()
+                if routed.state is not state:
+                    touched[key] = routed.state
+                if routed.sends:
+                    await send_on(name, event, routed.sends)
+                if routed.alerts:
+                    await send_alerts(routed.alerts, message.get("ingest"))
+            for key, state in touched.items():
                 # One write per key per batch, made in the context of that key's last event: the
                 # RocksDB store files a write under the current event's partition, which is the key's
                 # own (the internal topic and the table are partitioned alike).
-                in_key_context(last_event[household_id])
-                key = household_id.encode("utf-8")
+                in_key_context(last_event[key])
                 if state is None:
-                    if key in households:
-                        del households[key]
+                    if key in faust_table:
+                        del faust_table[key]
                 else:
-                    households[key] = state
-            metrics.HOUSEHOLDS.set(len(households))
-            metrics.BATCH_SECONDS.labels("households").observe(time.perf_counter() - started)
+                    faust_table[key] = state
+            if table == R.PERSONS:
+                metrics.PERSON_UPDATES.inc(len(batch))
+            else:
+                metrics.HOUSEHOLDS.set(len(faust_table))
+            metrics.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
 
-    async def apply_op(household_id: str, state: dict | None, op: dict) -> tuple[dict | None, list[dict]]:
-        kind = op["op"]
-        if state is not None and "forward_to" in state and kind in ("event", "filed", "outcome"):
-            await to_household(state["forward_to"], op)  # a provisional household whose person joined a roster
-            return state, []
-        if kind == "event":
-            event = op["event"]
-            if state is None or "forward_to" in state:
-                state = H.provisional_household(event["person_id"]) if household_id.startswith(H.PROVISIONAL_PREFIX) else None
-            if state is None or event["person_id"] not in state["members"]:
-                return state, []  # the person left this household while the event was on its way
-            step = H.apply_event(state, event, policy)
-            return step.state, step.alerts
-        if kind == "registry":
-            record = op["record"]
-            before = state if state is not None and "forward_to" not in state else None
-            step = H.apply_roster(before, record, policy)
-            if before is not None and step.state is before:
-                return state, []
-            metrics.ROSTER_RECORDS.inc()
-            old_members = set(before["members"]) if before else set()
-            new_members = set(step.state["members"])
-            for person_id in sorted(new_members - old_members):
-                await to_person(person_id, {"op": "join", "household_id": household_id})
-            for person_id in sorted(old_members - new_members):
-                await to_person(person_id, {"op": "leave", "household_id": household_id,
-                                            "facts": H.facts_to_move(before, person_id)})
-            return step.state, step.alerts
-        if kind == "handover":
-            person_id = op["person_id"]
-            facts = H.facts_to_move(state, person_id) if state and "forward_to" not in state else None
-            if facts:
-                await to_household(op["to"], {"op": "facts", "person_id": person_id, "facts": facts})
-            if household_id.startswith(H.PROVISIONAL_PREFIX) and state is not None:
-                return {"forward_to": op["to"]}, []  # late events for the person follow them
-            return state, []
-        if kind == "facts":
-            if state is None or "forward_to" in state:
-                return state, []
-            step = H.attach_member_facts(state, op["person_id"], op["facts"], policy)
-            return step.state, step.alerts
-        if kind == "adopt":
-            if state is not None and "forward_to" not in state:
-                step = H.attach_member_facts(state, op["person_id"], op["facts"], policy)
-                return step.state, step.alerts
-            return H.provisional_household(op["person_id"], op["facts"] or None), []
-        if kind == "filed":
-            if state is None or "forward_to" in state:
-                return state, []
-            filed = {**state["filed"], op["person_id"]: op["staff_ids"]}
-            step = H.apply_filed(state, filed, policy, op.get("at"))
-            return step.state, step.alerts
-        if kind == "outcome":
-            if state is None:
-                return state, []
-            metrics.OUTCOMES.labels(op["outcome"]["decision"]).inc()
-            step = H.apply_outcome(state, op["outcome"], policy)
-            return step.state, step.alerts
-        log.warning("unknown household op %r dropped", kind)
-        return state, []
+    @app.agent(persons_topic)
+    async def persons_agent(stream):
+        await drive(stream, R.PERSONS, persons, "persons")
+
+    @app.agent(households_topic)
+    async def households_agent(stream):
+        await drive(stream, R.HOUSEHOLDS, households, "households")
 
     async def send_alerts(alerts: list[dict], ingest: float | None) -> None:
         stamp = now_iso()
