@@ -5,13 +5,16 @@ the tests (scoring/monitor.py) run the same functions. Each keyed state lives in
 
   households  household_id -> household state (scoring.household), or {"forward_to": id} for the
               provisional household of a person who has joined a roster since (late events follow)
-  persons     person_id    -> {"h": household_id or None, "filed": [staff_id, …]}
+  persons     person_id    -> {"h": household_id or None, "filed": [staff_id, …], "v": {source: version}}
   filings     staff_id     -> the close-relative filing applied
 
 A function takes (key, state, message, policy) and returns a `Routed`: the key's new state (the very
 same object when nothing changed), the alerts raised, and the messages to send on, each addressed to
 (table, key). A driver delivers every message to its key in the order it was sent for that key; any
-interleaving between keys is allowed, and a message delivered again changes nothing.
+interleaving between keys is allowed, and a message delivered again changes nothing: after a crash
+Faust delivers a key's last messages again, in order, to a table that already holds their effect, so
+membership (join, leave), filing and filed messages carry the version of the record they come from,
+and a key applies no version older than one it has applied from the same source.
 
 Messages ({"op": …}):
   to persons:    event (look up the household of the event's person), join, leave, filing
@@ -76,9 +79,10 @@ def on_filing(staff_id: str, applied: dict | None, message: dict, policy: Policy
     if not supersedes(record, applied):
         return Routed(applied)  # the same filing again, or an older one
     relatives = set(record["relative_person_ids"])
+    version = [record.get("t") or 0, sorted(relatives)]
     sends = [
         (PERSONS, person_id, {"op": "filing", "staff_id": staff_id, "on": person_id in relatives,
-                              "at": record.get("filed_at")})
+                              "at": record.get("filed_at"), "v": version})
         for person_id in sorted(relatives | set(applied["relative_person_ids"] if applied else ()))
     ]
     return Routed(record, [], sends)
@@ -94,6 +98,21 @@ def household_of(person_id: str, entry: dict | None) -> str:
     return H.PROVISIONAL_PREFIX + person_id
 
 
+def _seen(current: dict, source: str, version: list | None) -> dict | None:
+    """The entry's versions with `version` of `source` added; None when it is not newer than the one applied."""
+    versions = current.get("v") or {}
+    if version is None:
+        return versions
+    applied = versions.get(source)
+    if applied is not None and version <= applied:
+        return None
+    return {**versions, source: version}
+
+
+def _filed_message(person_id: str, entry: dict, at: str | None = None) -> dict:
+    return {"op": "filed", "person_id": person_id, "staff_ids": entry["filed"], "at": at, "n": entry.get("n", 0)}
+
+
 def on_person(person_id: str, entry: dict | None, message: dict, policy: Policy) -> Routed:
     """The person index: which household a person is on, and which staff they are filed relatives of."""
     kind = message["op"]
@@ -101,34 +120,41 @@ def on_person(person_id: str, entry: dict | None, message: dict, policy: Policy)
         return Routed(entry, [], [(HOUSEHOLDS, household_of(person_id, entry), message)])
     current = entry or {"h": None, "filed": []}
     sends: list[tuple[str, str, dict]] = []
-    if kind == "join":
+    if kind in ("join", "leave"):
         household_id = message["household_id"]
-        new = current
+        versions = _seen(current, "h:" + household_id, message.get("v"))
+        if versions is None:
+            return Routed(entry)  # a membership message of this household delivered again, or older
+        if kind == "join":
+            new = {**current, "v": versions}
+            if current.get("h") != household_id:
+                # the person's former household (or their provisional one) hands their facts over
+                source = current.get("h") or H.PROVISIONAL_PREFIX + person_id
+                sends.append((HOUSEHOLDS, source, {"op": "handover", "person_id": person_id, "to": household_id}))
+                new["h"] = household_id
+            else:  # nothing to hand over, but the household waits for a word about every new member
+                sends.append((HOUSEHOLDS, household_id, {"op": "facts", "person_id": person_id, "facts": {}}))
+            if current["filed"]:
+                sends.append((HOUSEHOLDS, household_id, _filed_message(person_id, new)))
+            return Routed(new, [], sends)
         if current.get("h") != household_id:
-            # the person's former household (or their provisional one) hands their facts over
-            source = current.get("h") or H.PROVISIONAL_PREFIX + person_id
-            sends.append((HOUSEHOLDS, source, {"op": "handover", "person_id": person_id, "to": household_id}))
-            new = {**current, "h": household_id}
-        if current["filed"]:
-            sends.append((HOUSEHOLDS, household_id, {"op": "filed", "person_id": person_id,
-                                                     "staff_ids": current["filed"]}))
-        return Routed(new, [], sends)
-    if kind == "leave":
-        if current.get("h") != message["household_id"]:
-            return Routed(entry)  # already on another household
+            return Routed({**current, "v": versions})  # already on another household
         sends.append((HOUSEHOLDS, H.PROVISIONAL_PREFIX + person_id,
                       {"op": "adopt", "person_id": person_id, "facts": message.get("facts") or {}}))
-        return Routed({**current, "h": None}, [], sends)
+        return Routed({**current, "h": None, "v": versions}, [], sends)
     if kind == "filing":
+        versions = _seen(current, "s:" + message["staff_id"], message.get("v"))
+        if versions is None:
+            return Routed(entry)  # a filing message delivered again, or older
         staff = set(current["filed"])
         (staff.add if message["on"] else staff.discard)(message["staff_id"])
         filed = sorted(staff)
         if filed == current["filed"]:
-            return Routed(entry)
+            return Routed({**current, "v": versions})
+        new = {**current, "filed": filed, "v": versions, "n": current.get("n", 0) + 1}
         if current.get("h"):
-            sends.append((HOUSEHOLDS, current["h"], {"op": "filed", "person_id": person_id, "staff_ids": filed,
-                                                     "at": message.get("at")}))
-        return Routed({**current, "filed": filed}, [], sends)
+            sends.append((HOUSEHOLDS, current["h"], _filed_message(person_id, new, message.get("at"))))
+        return Routed(new, [], sends)
     raise ValueError(f"unknown person message {kind!r}")
 
 
@@ -144,6 +170,12 @@ def on_household(household_id: str, state: dict | None, message: dict, policy: P
         # a provisional household whose person joined a roster: late messages follow them
         return Routed(state, [], [(HOUSEHOLDS, state["forward_to"], message)])
     live = None if forwarded else state
+    if live is not None and live.get("awaiting") and kind in ("event", "filed", "outcome"):
+        # new members' facts are on their way: this waits, so that they join in one fixed order
+        held = live.get("held") or []
+        if message in held:
+            return Routed(state)
+        return Routed({**live, "held": [*held, message]})
     if kind == "event":
         event = message["event"]
         if live is None:
@@ -162,25 +194,35 @@ def on_household(household_id: str, state: dict | None, message: dict, policy: P
             return Routed(state)
         old_members = set(live["members"]) if live else set()
         new_members = set(step.state["members"])
-        sends = [(PERSONS, person_id, {"op": "join", "household_id": household_id})
+        version = [step.state["roster_t"] or 0, step.state["roster_key"]]
+        awaiting = {pid: 1 for pid in (live or {}).get("awaiting") or {} if pid in new_members}
+        awaiting.update((pid, 1) for pid in new_members - old_members)
+        if awaiting or step.state.get("awaiting"):
+            step.state["awaiting"] = awaiting  # a word (facts, maybe none) from each new member's index entry
+        sends = [(PERSONS, person_id, {"op": "join", "household_id": household_id, "v": version})
                  for person_id in sorted(new_members - old_members)]
-        sends += [(PERSONS, person_id, {"op": "leave", "household_id": household_id,
+        sends += [(PERSONS, person_id, {"op": "leave", "household_id": household_id, "v": version,
                                         "facts": H.facts_to_move(live, person_id)})
                   for person_id in sorted(old_members - new_members)]
         return Routed(step.state, step.alerts, sends)
     if kind == "handover":
         person_id = message["person_id"]
-        sends = []
-        facts = H.facts_to_move(live, person_id) if live is not None else None
-        if facts:
-            sends.append((HOUSEHOLDS, message["to"], {"op": "facts", "person_id": person_id, "facts": facts}))
+        facts = (H.facts_to_move(live, person_id) if live is not None else None) or {}
+        # always a reply, empty or not: the new household waits for one about every new member
+        sends = [(HOUSEHOLDS, message["to"], {"op": "facts", "person_id": person_id, "facts": facts})]
         if household_id.startswith(H.PROVISIONAL_PREFIX) and live is not None:
             return Routed({"forward_to": message["to"]}, [], sends)  # late events of the person follow them
         return Routed(state, [], sends)
     if kind == "facts":
         if live is None:
             return Routed(state)
-        step = H.attach_member_facts(live, message["person_id"], message["facts"], policy)
+        person_id = message["person_id"]
+        awaiting = live.get("awaiting") or {}
+        if person_id in awaiting:
+            rest = {pid: 1 for pid in awaiting if pid != person_id}
+            new = {**live, "awaiting": rest, "arrived": {**(live.get("arrived") or {}), person_id: message["facts"]}}
+            return _settle(household_id, new, policy, shortcut) if not rest else Routed(new)
+        step = H.attach_member_facts(live, person_id, message["facts"], policy)
         return Routed(step.state, step.alerts)
     if kind == "adopt":
         if live is not None:
@@ -190,15 +232,44 @@ def on_household(household_id: str, state: dict | None, message: dict, policy: P
     if kind == "filed":
         if live is None:
             return Routed(state)
-        filed = {**live["filed"], message["person_id"]: message["staff_ids"]}
+        person_id = message["person_id"]
+        applied = (live.get("filed_n") or {}).get(person_id)
+        number = message.get("n")
+        if applied is not None and number is not None and number < applied:
+            return Routed(state)  # an older word of the person's filings, delivered again
+        filed = {**live["filed"], person_id: message["staff_ids"]}
         step = H.apply_filed(live, filed, policy, message.get("at"))
-        return Routed(step.state, step.alerts)
+        new = step.state if step.state is not live else dict(live)
+        if number is not None and number != applied:
+            new["filed_n"] = {**(live.get("filed_n") or {}), person_id: number}  # the router's own mark
+        elif step.state is live:
+            return Routed(state)
+        return Routed(new, step.alerts)
     if kind == "outcome":
         if live is None:
             return Routed(state)
         step = H.apply_outcome(live, message["outcome"], policy)
         return Routed(step.state, step.alerts)
     raise ValueError(f"unknown household message {kind!r}")
+
+
+def _settle(household_id: str, state: dict, policy: Policy, shortcut: bool) -> Routed:
+    """Every new member's word has come: their facts join in the order of their IDs, then what waited."""
+    arrived = state.pop("arrived", None) or {}
+    held = state.pop("held", None) or []
+    state.pop("awaiting", None)
+    alerts: list[dict] = []
+    sends: list[tuple[str, str, dict]] = []
+    for person_id in sorted(arrived):
+        step = H.attach_member_facts(state, person_id, arrived[person_id], policy)
+        state = step.state
+        alerts.extend(step.alerts)
+    for message in held:
+        routed = on_household(household_id, state, message, policy, shortcut)
+        state = routed.state
+        alerts.extend(routed.alerts)
+        sends.extend(routed.sends)
+    return Routed(state, alerts, sends)
 
 
 ROUTERS = {HOUSEHOLDS: on_household, PERSONS: on_person, FILINGS: on_filing}

@@ -19,6 +19,7 @@ from tests.stream_helpers import (
     read_topic,
     replay_alerts,
     send_all,
+    wait_until_settled,
 )
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -58,6 +59,7 @@ def test_stream_gives_the_alerts_of_replay_with_duplicates_and_poison(broker, tm
         sent += send_all(prod, "hardship.events", events[len(events) // 2:], "person_id")
         worker.wait_for("hardship_events_total", 2 * (len(events) // 2) + (len(events) - len(events) // 2))
         worker.wait_for("hardship_deadletters_total", len(poison))
+        wait_until_settled(worker, broker.bootstrap)
         streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=6)
         letters = read_topic(broker.bootstrap, "hardship.deadletter", idle_seconds=2)
         placed = {topic: key_partitions(broker.bootstrap, topic) for topic in (*CHANGELOGS, *CHANGELOGS.values())}
@@ -91,6 +93,7 @@ def test_killed_worker_resumes_with_its_tables_and_raises_no_duplicate(broker, t
         load_roster(worker, prod, sim)
         send_all(prod, "hardship.events", events[:half], "person_id")
         worker.wait_for("hardship_events_total", half)
+        wait_until_settled(worker, broker.bootstrap)
         before_kill = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=4)
     finally:
         worker.kill()
@@ -102,6 +105,7 @@ def test_killed_worker_resumes_with_its_tables_and_raises_no_duplicate(broker, t
                 "occurred_at": "2026-05-20T09:00:00+08:00", "attributes": {"out_of_pocket_yuan": 32000}}
         send_all(prod, "hardship.events", [*events[half:], late], "person_id")
         restarted.wait_for("hardship_events_total", len(events) - half + 1, timeout=300)
+        wait_until_settled(restarted, broker.bootstrap)
         streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=6)
     finally:
         restarted.stop()
@@ -123,6 +127,7 @@ def test_rocksdb_store_gives_the_same_alerts_and_keeps_state_on_disk(broker, tmp
         load_roster(worker, prod, sim)
         send_all(prod, "hardship.events", events, "person_id")
         worker.wait_for("hardship_events_total", len(events))
+        wait_until_settled(worker, broker.bootstrap)
         streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=5)
     finally:
         worker.stop()
