@@ -19,7 +19,8 @@ and a key applies no version older than one it has applied from the same source.
 Messages ({"op": …}):
   to persons:    event (look up the household of the event's person), join, leave, filing
   to households: event, registry, outcome, handover (a member joined another household), facts (a
-                 member's facts from elsewhere), adopt (a person left every roster), filed
+                 member's facts from elsewhere), adopt (a person left every roster), filed, release
+                 (held alerts of a provisional household whose time has come)
   to filings:    filing (a close-relative filing from hardship.filings)
 """
 
@@ -45,10 +46,18 @@ class Routed:
     sends: list[tuple[str, str, dict]] = field(default_factory=list)
 
 
-def inbound(stream: str, record: dict, ingest: float | None = None) -> tuple[str, str, dict]:
-    """Where a validated input of a contract topic goes first: (table, key, message)."""
+def inbound(stream: str, record: dict, ingest: float | None = None, hold_seconds: float = 0.0) -> tuple[str, str, dict]:
+    """Where a validated input of a contract topic goes first: (table, key, message).
+
+    `hold_seconds` (the stream's, not the replay's): an alert this event raises on the provisional
+    household of a person on no roster is held that long after `ingest`, since the person's roster
+    record may still be on its way (the person index lags behind the events; the replay does not).
+    """
     if stream == "events":
-        return PERSONS, record["person_id"], {"op": "event", "event": record, "ingest": ingest}
+        message = {"op": "event", "event": record, "ingest": ingest}
+        if hold_seconds and ingest:
+            message["hold_until"] = ingest + hold_seconds
+        return PERSONS, record["person_id"], message
     if stream == "registry":
         return HOUSEHOLDS, record["household_id"], {"op": "registry", "record": record}
     if stream == "outcomes":
@@ -164,6 +173,27 @@ def on_person(person_id: str, entry: dict | None, message: dict, policy: Policy)
 def on_household(household_id: str, state: dict | None, message: dict, policy: Policy,
                  shortcut: bool = True) -> Routed:
     """Everything that changes one household, through the pure functions of scoring.household."""
+    routed = _on_household(household_id, state, message, policy, shortcut)
+    if routed.alerts and household_id.startswith(H.PROVISIONAL_PREFIX) and isinstance(routed.state, dict) \
+            and "forward_to" not in routed.state:
+        return _provisional_alerts(routed, message)
+    return routed
+
+
+def _provisional_alerts(routed: Routed, message: dict) -> Routed:
+    """Alerts of a person on no roster: held while their roster record may still be on its way (until
+    `hold_until`), else sent and kept, so that a roster record absorbing the household supersedes them."""
+    state = dict(routed.state)
+    if message.get("hold_until"):
+        pending = state.get("pending") or {"until": 0, "alerts": {}}
+        alerts = {**pending["alerts"], **{alert["alert_id"]: alert for alert in routed.alerts}}
+        state["pending"] = {"until": max(pending["until"], message["hold_until"]), "alerts": alerts}
+        return Routed(state, [], routed.sends)
+    state["sent"] = {**(state.get("sent") or {}), **{alert["alert_id"]: alert for alert in routed.alerts}}
+    return Routed(state, routed.alerts, routed.sends)
+
+
+def _on_household(household_id: str, state: dict | None, message: dict, policy: Policy, shortcut: bool) -> Routed:
     kind = message["op"]
     forwarded = state is not None and "forward_to" in state
     if forwarded and kind in ("event", "filed", "outcome"):
@@ -211,8 +241,19 @@ def on_household(household_id: str, state: dict | None, message: dict, policy: P
         # always a reply, empty or not: the new household waits for one about every new member
         sends = [(HOUSEHOLDS, message["to"], {"op": "facts", "person_id": person_id, "facts": facts})]
         if household_id.startswith(H.PROVISIONAL_PREFIX) and live is not None:
-            return Routed({"forward_to": message["to"]}, [], sends)  # late events of the person follow them
+            # absorbed by a roster household: held alerts are never sent, sent ones are superseded by
+            # the household's own; late events of the person follow them
+            superseded = [{**alert, "superseded_by": message["to"]} for alert in (live.get("sent") or {}).values()]
+            return Routed({"forward_to": message["to"]}, superseded, sends)
         return Routed(state, [], sends)
+    if kind == "release":
+        pending = (live or {}).get("pending")
+        if not pending or message["now"] < pending["until"]:
+            return Routed(state)
+        alerts = list(pending["alerts"].values())
+        new = {key: value for key, value in live.items() if key != "pending"}
+        new["sent"] = {**(live.get("sent") or {}), **pending["alerts"]}
+        return Routed(new, alerts)
     if kind == "facts":
         if live is None:
             return Routed(state)

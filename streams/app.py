@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import weakref
 from dataclasses import dataclass
@@ -61,6 +62,13 @@ BATCH_WITHIN = 0.05
 # (1,000,000 bytes), and a forwarded op wraps the input in a few hundred bytes more.
 MAX_INPUT_BYTES = 900_000
 DEAD_LETTER_INPUT_CHARS = 4_000  # an oversized input is dead-lettered with its head only
+PROVISIONAL_HOLD_ENV = "HARDSHIP_PROVISIONAL_HOLD_SECONDS"
+PROVISIONAL_HOLD_SECONDS = 60.0  # how long a 漏保 of a person on no roster waits for a roster record on its way
+PENDING_SCAN_SECONDS = 60.0
+
+
+def provisional_hold_seconds() -> float:
+    return float(os.environ.get(PROVISIONAL_HOLD_ENV) or PROVISIONAL_HOLD_SECONDS)
 
 
 @dataclass
@@ -74,6 +82,7 @@ class StreamSettings:
     policy: Policy | None = None
     embedded_broker: bool = False
     app_id: str = APP_ID
+    provisional_hold_seconds: float | None = None  # None: HARDSHIP_PROVISIONAL_HOLD_SECONDS or 60 s
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int, internal: bool = False) -> faust.TopicT:
@@ -152,6 +161,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     """A Faust app with the hardship agents wired to `settings.broker_url`."""
     policy = settings.policy or load_policy()
     partitions = settings.partitions
+    hold = settings.provisional_hold_seconds if settings.provisional_hold_seconds is not None else provisional_hold_seconds()
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app_settings = {
         "broker": settings.broker_url,
@@ -263,7 +273,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     async def events_agent(stream):
         async for event, record in valid(stream, "events", validate_event):
             metrics.event_counter(record["source"], record["type"]).inc()
-            _, person_id, message = R.inbound("events", record, event.message.timestamp)
+            _, person_id, message = R.inbound("events", record, event.message.timestamp, hold)
             # the person index is read here (co-partitioned with the events), written by the persons agent
             routed = R.on_person(person_id, persons.get(person_id.encode("utf-8")), message, policy)
             await send_on("events", event, routed.sends)
@@ -316,6 +326,8 @@ def create_app(settings: StreamSettings) -> faust.App:
                         metrics.OUTCOMES.labels(message["outcome"]["decision"]).inc()
                 if routed.state is not state:
                     touched[key] = routed.state
+                    if table == R.HOUSEHOLDS and routed.state and routed.state.get("pending"):
+                        pending_release[key] = routed.state["pending"]["until"]
                 if routed.sends:
                     await send_on(name, event, routed.sends)
                 if routed.alerts:
@@ -335,6 +347,25 @@ def create_app(settings: StreamSettings) -> faust.App:
             else:
                 metrics.HOUSEHOLDS.set(len(faust_table))
             metrics.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
+
+    # Held alerts of provisional households are released by a timer once their hold is over; a scan of
+    # the table finds those held before a restart.
+    pending_release: dict[bytes, float] = {}
+    last_scan = [0.0]
+
+    @app.timer(interval=1.0)
+    async def release_held_alerts():
+        now = time.time()
+        if now - last_scan[0] >= PENDING_SCAN_SECONDS:
+            last_scan[0] = now
+            for key, state in list(households.items()):
+                if isinstance(state, dict) and state.get("pending"):
+                    pending_release.setdefault(key, state["pending"]["until"])
+        for key, until in list(pending_release.items()):
+            if until <= now:
+                del pending_release[key]
+                await app.producer.send(HOUSEHOLDS_TOPIC, key, _dumps({"op": "release", "now": now}), None, None, None)
+        metrics.PROVISIONAL_HELD.set(len(pending_release))
 
     @app.agent(persons_topic)
     async def persons_agent(stream):

@@ -42,6 +42,10 @@ OFFSET_GAPS = Counter(
 OFFSET_REPEATS = Counter(
     "hardship_offset_repeats_total", "Offsets given to an agent again while it held the partition, by topic", ["topic"],
 )
+PROVISIONAL_HELD = Gauge(
+    "hardship_provisional_alerts_held",
+    "Provisional households (persons on no roster) whose alerts wait for a roster record that may be on its way",
+)
 BATCH_SECONDS = Histogram(
     "hardship_batch_seconds", "Time to process one batch of an agent, by agent", ["agent"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),

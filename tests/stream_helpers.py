@@ -50,8 +50,9 @@ def _ends(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def wait_until_settled(worker: WorkerProcess, bootstrap: str, timeout: float = 180.0, group: str = "hardship-monitor") -> None:
-    """Wait until the worker has committed every message of the internal hops and no new one comes: then
-    every alert the inputs raise has been sent (the events counter moves before the households agent)."""
+    """Wait until no provisional alert is held, the worker has committed every message of the internal hops
+    and no new one comes: then every alert the inputs raise has been sent (the events counter moves
+    before the households agent)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         deadline = time.monotonic() + timeout
@@ -59,7 +60,8 @@ def wait_until_settled(worker: WorkerProcess, bootstrap: str, timeout: float = 1
             ends = {(topic, p): end for topic in INTERNAL_TOPICS for p, end in _ends(bootstrap, topic).items()}
             committed = {(tp.topic, tp.partition): meta.offset
                          for tp, meta in admin.list_group_offsets({group: None})[group].items()}
-            if all(committed.get(tp, 0) >= end for tp, end in ends.items()):
+            held = worker.metric("hardship_provisional_alerts_held")
+            if not held and all(committed.get(tp, 0) >= end for tp, end in ends.items()):
                 time.sleep(1.0)
                 if {(topic, p): end for topic in INTERNAL_TOPICS for p, end in _ends(bootstrap, topic).items()} == ends:
                     return

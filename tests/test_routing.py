@@ -174,5 +174,67 @@ def test_stream_model_gives_the_alerts_of_replay(district, data):
     # every household and kind alerted by one is alerted by the other, last level and reasons alike
     # (provisional `person:` households included: none that the replay does not raise)
     assert last_by_household_and_kind(streamed) == last_by_household_and_kind(expected)
-    sent = [(alert["alert_id"], alert["level"]) for alert in streamed]
+    sent = [(alert["alert_id"], alert["level"]) for alert in streamed if "superseded_by" not in alert]
     assert len(sent) == len(set(sent)), "an alert sent twice at one level"
+
+
+# --- people outside the roster -------------------------------------------------------------------
+
+def _deliver_all(monitor: Monitor, table: str, key: str, message: dict) -> list[dict]:
+    """Deliver a message and everything it sends on, first in first out; the alerts raised."""
+    queue = [(table, key, message)]
+    alerts = []
+    while queue:
+        routed = monitor.deliver(*queue.pop(0))
+        alerts.extend(routed.alerts)
+        queue.extend(routed.sends)
+    return alerts
+
+
+def _big_bill(person_id: str) -> dict:
+    return VALIDATORS["events"]({"event_id": "big-1", "source": "test", "type": "medical_bill", "person_id": person_id,
+                                 "occurred_at": "2026-03-01T10:00:00+08:00", "attributes": {"out_of_pocket_yuan": 32000}})
+
+
+def _roster_of(person_id: str) -> dict:
+    return VALIDATORS["registry"]({"household_id": "H-late", "division_code": "420106002003", "coverage": "none",
+                                   "members": [{"person_id": person_id, "relation": "head"}],
+                                   "monthly_income_yuan": 9000, "recorded_at": "2026-01-01"})
+
+
+def test_an_event_overtaking_its_roster_record_raises_no_provisional_alert():
+    """The index does not know the person yet (their roster record is on its way): the 漏保 of the
+    provisional household is held, and the roster record absorbs it before it is ever sent."""
+    person_id = FAMILIES[0][0]
+    monitor = Monitor()
+    _, key, message = R.inbound("events", _big_bill(person_id), ingest=1000.0, hold_seconds=60)
+    assert _deliver_all(monitor, R.PERSONS, key, message) == []
+    assert monitor.tables[R.HOUSEHOLDS]["person:" + person_id]["pending"]["until"] == 1060.0
+    alerts = monitor.feed("registry", _roster_of(person_id))
+    assert all(not alert["household_id"].startswith("person:") for alert in alerts)
+    assert _deliver_all(monitor, R.HOUSEHOLDS, "person:" + person_id, {"op": "release", "now": 2000.0}) == []
+    assert monitor.tables[R.HOUSEHOLDS]["person:" + person_id] == {"forward_to": "H-late"}
+
+
+def test_a_held_alert_of_a_person_on_no_roster_is_sent_once_its_hold_is_over():
+    person_id = OUTSIDERS[0]
+    monitor = Monitor()
+    _, key, message = R.inbound("events", _big_bill(person_id), ingest=1000.0, hold_seconds=60)
+    assert _deliver_all(monitor, R.PERSONS, key, message) == []
+    assert _deliver_all(monitor, R.HOUSEHOLDS, "person:" + person_id, {"op": "release", "now": 1059.0}) == []
+    released = _deliver_all(monitor, R.HOUSEHOLDS, "person:" + person_id, {"op": "release", "now": 1060.0})
+    assert [alert["kind"] for alert in released] == ["missed_coverage"]
+    assert _deliver_all(monitor, R.HOUSEHOLDS, "person:" + person_id, {"op": "release", "now": 1061.0}) == []
+    replay = Monitor().feed("events", _big_bill(person_id))
+    assert last_by_household_and_kind(released) == last_by_household_and_kind(replay)
+
+
+def test_a_roster_record_absorbing_a_provisional_household_supersedes_its_alerts():
+    person_id = OUTSIDERS[1]
+    monitor = Monitor()
+    first = monitor.feed("events", _big_bill(person_id))
+    assert [alert["household_id"] for alert in first] == ["person:" + person_id]
+    alerts = monitor.feed("registry", _roster_of(person_id))
+    superseded = [alert for alert in alerts if alert.get("superseded_by")]
+    assert [(a["alert_id"], a["superseded_by"]) for a in superseded] == [(first[0]["alert_id"], "H-late")]
+    assert monitor.tables[R.HOUSEHOLDS]["person:" + person_id] == {"forward_to": "H-late"}
