@@ -65,6 +65,55 @@ DEAD_LETTER_INPUT_CHARS = 4_000  # an oversized input is dead-lettered with its 
 PROVISIONAL_HOLD_ENV = "HARDSHIP_PROVISIONAL_HOLD_SECONDS"
 PROVISIONAL_HOLD_SECONDS = 60.0  # how long a 漏保 of a person on no roster waits for a roster record on its way
 PENDING_SCAN_SECONDS = 60.0
+STALL_ENV = "HARDSHIP_STALL_SECONDS"
+STALL_SECONDS = 120.0  # /healthz answers 503 when a partition has lag and no commit for this long
+
+
+class Liveness:
+    """Per partition of the agents' topics: lag (high water - committed) and seconds since the committed
+    offset last moved (or the partition was last caught up). Shown as gauges and on /healthz."""
+
+    def __init__(self, topics: set[str]) -> None:
+        self.topics = topics
+        self.committed: dict[tuple[str, int], int | None] = {}
+        self.progress_at: dict[tuple[str, int], float] = {}
+        self.lag: dict[tuple[str, int], int] = {}
+
+    def update(self, consumer, now: float) -> None:
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # noqa: BLE001 - the consumer is not started yet
+            return
+        seen = set()
+        for tp in assigned:
+            if tp.topic not in self.topics:
+                continue
+            key = (tp.topic, tp.partition)
+            seen.add(key)
+            committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor
+            high = consumer.highwater(tp)
+            lag = max(0, (high or 0) - (committed or 0)) if high is not None else 0
+            if key not in self.progress_at or committed != self.committed.get(key) or lag == 0:
+                self.progress_at[key] = now
+            self.committed[key] = committed
+            self.lag[key] = lag
+            metrics.PARTITION_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+            metrics.SINCE_PROGRESS.labels(tp.topic, str(tp.partition)).set(now - self.progress_at[key])
+        for key in set(self.lag) - seen:  # revoked: no longer this worker's
+            for table in (self.lag, self.committed, self.progress_at):
+                table.pop(key, None)
+            metrics.PARTITION_LAG.remove(key[0], str(key[1]))
+            metrics.SINCE_PROGRESS.remove(key[0], str(key[1]))
+
+    def report(self, now: float, stall_seconds: float) -> dict:
+        partitions = [
+            {"topic": topic, "partition": partition, "lag": self.lag[(topic, partition)],
+             "seconds_since_progress": round(now - self.progress_at[(topic, partition)], 1)}
+            for topic, partition in sorted(self.lag)
+        ]
+        stalled = [p for p in partitions if p["lag"] > 0 and p["seconds_since_progress"] >= stall_seconds]
+        return {"status": "stalled" if stalled else "ok", "stall_seconds": stall_seconds, "stalled": stalled,
+                "partitions": partitions}
 
 
 def provisional_hold_seconds() -> float:
@@ -366,6 +415,22 @@ def create_app(settings: StreamSettings) -> faust.App:
                 del pending_release[key]
                 await app.producer.send(HOUSEHOLDS_TOPIC, key, _dumps({"op": "release", "now": now}), None, None, None)
         metrics.PROVISIONAL_HELD.set(len(pending_release))
+
+    liveness = Liveness({EVENTS_TOPIC, REGISTRY_TOPIC, FILINGS_TOPIC, OUTCOMES_TOPIC, HOUSEHOLDS_TOPIC, PERSONS_TOPIC})
+    stall_seconds = float(os.environ.get(STALL_ENV) or STALL_SECONDS)
+
+    @app.timer(interval=2.0)
+    async def report_liveness():
+        liveness.update(app.consumer, time.time())
+
+    if settings.web_port is not None:
+        @app.page("/healthz")
+        async def healthz(web, request):
+            """200 while every partition makes progress; 503 when one has lag and no commit for a while."""
+            now = time.time()
+            liveness.update(app.consumer, now)
+            report = liveness.report(now, stall_seconds)
+            return web.json(report, status=200 if report["status"] == "ok" else 503)
 
     @app.agent(persons_topic)
     async def persons_agent(stream):

@@ -42,6 +42,14 @@ OFFSET_GAPS = Counter(
 OFFSET_REPEATS = Counter(
     "hardship_offset_repeats_total", "Offsets given to an agent again while it held the partition, by topic", ["topic"],
 )
+PARTITION_LAG = Gauge(
+    "hardship_partition_lag", "Messages of a partition this worker holds not yet committed (high water - committed)",
+    ["topic", "partition"],
+)
+SINCE_PROGRESS = Gauge(
+    "hardship_partition_seconds_since_progress",
+    "Seconds since this worker last committed on a partition (0 while it is caught up)", ["topic", "partition"],
+)
 PROVISIONAL_HELD = Gauge(
     "hardship_provisional_alerts_held",
     "Provisional households (persons on no roster) whose alerts wait for a roster record that may be on its way",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from datetime import date
 
 import pytest
@@ -66,6 +67,8 @@ def test_stream_gives_the_alerts_of_replay_with_duplicates_and_poison(broker, tm
         worker.wait_for("hardship_events_total", 2 * (len(events) // 2) + (len(events) - len(events) // 2))
         worker.wait_for("hardship_deadletters_total", len(poison))
         wait_until_settled(worker, broker.bootstrap)
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/healthz", timeout=5) as response:
+            health = json.load(response)
         streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=6)
         letters = read_topic(broker.bootstrap, "hardship.deadletter", idle_seconds=2)
         placed = {topic: key_partitions(broker.bootstrap, topic) for topic in (*CHANGELOGS, *CHANGELOGS.values())}
@@ -80,6 +83,9 @@ def test_stream_gives_the_alerts_of_replay_with_duplicates_and_poison(broker, tm
     assert sorted(letter["reason"] for letter in letters) == [
         "MALFORMED_JSON", "MESSAGE_TOO_LARGE", "RESIDENT_ID_CHECK_DIGIT", "UNKNOWN_EVENT_TYPE"]
     assert all(letter["topic"] == "hardship.events" and "offset" in letter for letter in letters)
+    # liveness: every partition the worker holds, with its lag and time since progress; none stalled
+    assert health["status"] == "ok" and not health["stalled"]
+    assert {p["topic"] for p in health["partitions"]} >= {"hardship.events", "hardship-households", "hardship-persons"}
     assert max(len(json.dumps(letter)) for letter in letters) < 100_000, "a dead letter carries the head of a huge input"
     # every changelog record sits on the partition of its key's messages (co-partitioned tables)
     for changelog, source in CHANGELOGS.items():
