@@ -67,6 +67,8 @@ PROVISIONAL_HOLD_SECONDS = 60.0  # how long a 漏保 of a person on no roster wa
 PENDING_SCAN_SECONDS = 60.0
 STALL_ENV = "HARDSHIP_STALL_SECONDS"
 STALL_SECONDS = 120.0  # /healthz answers 503 when a partition has lag and no commit for this long
+RECOVERY_EXIT_ENV = "HARDSHIP_RECOVERY_EXIT_SECONDS"
+RECOVERY_EXIT_SECONDS = 600.0  # a worker stuck this long in table recovery exits with a clear message (0: never)
 
 
 class Liveness:
@@ -105,15 +107,54 @@ class Liveness:
             metrics.PARTITION_LAG.remove(key[0], str(key[1]))
             metrics.SINCE_PROGRESS.remove(key[0], str(key[1]))
 
-    def report(self, now: float, stall_seconds: float) -> dict:
+    def report(self, now: float, stall_seconds: float, recovering_seconds: float | None = None) -> dict:
         partitions = [
             {"topic": topic, "partition": partition, "lag": self.lag[(topic, partition)],
              "seconds_since_progress": round(now - self.progress_at[(topic, partition)], 1)}
             for topic, partition in sorted(self.lag)
         ]
         stalled = [p for p in partitions if p["lag"] > 0 and p["seconds_since_progress"] >= stall_seconds]
-        return {"status": "stalled" if stalled else "ok", "stall_seconds": stall_seconds, "stalled": stalled,
-                "partitions": partitions}
+        stuck_in_recovery = recovering_seconds is not None and recovering_seconds >= stall_seconds
+        return {"status": "stalled" if stalled or stuck_in_recovery else "ok", "stall_seconds": stall_seconds,
+                "stalled": stalled, "recovering_seconds": recovering_seconds, "partitions": partitions}
+
+
+def recovering_seconds(app: faust.App) -> float | None:
+    """How long the worker has been restoring its tables from the changelogs (None: not restoring)."""
+    recovery = app.tables.recovery
+    started = getattr(recovery, "_recovery_started_at", None)
+    if not getattr(app, "in_recovery", False) or started is None:
+        return None
+    return time.monotonic() - started
+
+
+def start_recovery_watchdog(app: faust.App) -> None:
+    """Started by `hardship worker`: HARDSHIP_RECOVERY_EXIT_SECONDS (default 600; 0 turns it off)."""
+    exit_after = float(os.environ.get(RECOVERY_EXIT_ENV) or RECOVERY_EXIT_SECONDS)
+    if exit_after > 0:
+        exit_when_stuck(app, exit_after)
+
+
+def exit_when_stuck(app: faust.App, exit_after: float) -> None:
+    """A watchdog thread: a worker stuck in table recovery for `exit_after` seconds says why and exits
+    (code 3), never sitting silent. The usual cause on the embedded broker is a broker restart: tansu
+    keeps nothing, so the changelogs the worker waits for are gone; recovery is a replay of the inputs
+    (docs/operations.md)."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(min(5.0, exit_after))
+            seconds = recovering_seconds(app)
+            if seconds is not None and seconds >= exit_after:
+                log.critical("the worker has been restoring its tables for %.0f s and the broker does not send the "
+                             "changelogs it announced: did the broker restart and lose its data? (the embedded "
+                             "broker keeps nothing). Exiting; recover by replaying the inputs (docs/operations.md).",
+                             seconds)
+                logging.shutdown()
+                os._exit(3)
+
+    threading.Thread(target=watch, name="recovery-watchdog", daemon=True).start()
 
 
 def provisional_hold_seconds() -> float:
@@ -423,13 +464,14 @@ def create_app(settings: StreamSettings) -> faust.App:
     async def report_liveness():
         liveness.update(app.consumer, time.time())
 
+
     if settings.web_port is not None:
         @app.page("/healthz")
         async def healthz(web, request):
             """200 while every partition makes progress; 503 when one has lag and no commit for a while."""
             now = time.time()
             liveness.update(app.consumer, now)
-            report = liveness.report(now, stall_seconds)
+            report = liveness.report(now, stall_seconds, recovering_seconds(app))
             return web.json(report, status=200 if report["status"] == "ok" else 503)
 
     @app.agent(persons_topic)

@@ -146,3 +146,4 @@ def test_rocksdb_store_gives_the_same_alerts_and_keeps_state_on_disk(broker, tmp
     expected = replay_alerts(("registry", sim.registry), ("filings", sim.filings), ("events", events))
     assert outcome_of(streamed) == outcome_of(expected)
     assert any(path.is_dir() and "households" in path.name for path in (data_dir / "faust").rglob("*"))
+
