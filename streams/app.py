@@ -1,4 +1,4 @@
-"""The Faust app: topics, tables and agents, a thin shell around the household core of scoring/.
+"""The Faust app: topics, tables and agents, thin drivers of the router of scoring/routing.py.
 
 Data flow (all JSON; internal topics carry {"op": …} messages):
 
@@ -10,19 +10,24 @@ Data flow (all JSON; internal topics carry {"op": …} messages):
   households agent: the core's pure functions over the households table ─▶ hardship.alerts ◀────────┘
   every bad input ─▶ hardship.deadletter with its reason
 
-Each agent takes events in batches (`take_events`) and writes each touched table key once per batch;
-the core is idempotent, so Faust's redelivery after a rebalance or a crash changes nothing.
+The agents decode, validate or dead-letter, get and put table values and send what the router
+returns; `hardship replay` runs the same router over dict tables (scoring/monitor.py). Each agent
+takes events in batches (`take_events`) and writes each touched table key once per batch; the router
+is idempotent, so Faust's redelivery after a rebalance or a crash changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import faust
+from faust.streams import _current_event
 
 from models.validation import (
     Rejected,
@@ -32,8 +37,7 @@ from models.validation import (
     validate_outcome,
     validate_registry,
 )
-from scoring import household as H
-from scoring.monitor import supersedes
+from scoring import routing as R
 from scoring.policy import Policy, load_policy
 from streams import metrics
 from streams.config import (
@@ -56,6 +60,107 @@ PERSONS_TOPIC = "hardship-persons"  # internal: membership and filings of one pe
 BATCH_MAX = 500
 CHANGELOG_BUFFER = 20 * BATCH_MAX
 BATCH_WITHIN = 0.05
+# The largest input forwarded between agents: aiokafka refuses a message over its max_request_size
+# (1,000,000 bytes), and a forwarded op wraps the input in a few hundred bytes more.
+MAX_INPUT_BYTES = 900_000
+DEAD_LETTER_INPUT_CHARS = 4_000  # an oversized input is dead-lettered with its head only
+PROVISIONAL_HOLD_ENV = "HARDSHIP_PROVISIONAL_HOLD_SECONDS"
+PROVISIONAL_HOLD_SECONDS = 60.0  # how long a 漏保 of a person on no roster waits for a roster record on its way
+PENDING_SCAN_SECONDS = 60.0
+STALL_ENV = "HARDSHIP_STALL_SECONDS"
+STALL_SECONDS = 120.0  # /healthz answers 503 when a partition has lag and no commit for this long
+RECOVERY_EXIT_ENV = "HARDSHIP_RECOVERY_EXIT_SECONDS"
+RECOVERY_EXIT_SECONDS = 600.0  # a worker stuck this long in table recovery exits with a clear message (0: never)
+
+
+class Liveness:
+    """Per partition of the agents' topics: lag (high water - committed) and seconds since the committed
+    offset last moved (or the partition was last caught up). Shown as gauges and on /healthz."""
+
+    def __init__(self, topics: set[str]) -> None:
+        self.topics = topics
+        self.committed: dict[tuple[str, int], int | None] = {}
+        self.progress_at: dict[tuple[str, int], float] = {}
+        self.lag: dict[tuple[str, int], int] = {}
+
+    def update(self, consumer, now: float) -> None:
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # noqa: BLE001 - the consumer is not started yet
+            return
+        seen = set()
+        for tp in assigned:
+            if tp.topic not in self.topics:
+                continue
+            key = (tp.topic, tp.partition)
+            seen.add(key)
+            committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor
+            high = consumer.highwater(tp)
+            lag = max(0, (high or 0) - (committed or 0)) if high is not None else 0
+            if key not in self.progress_at or committed != self.committed.get(key) or lag == 0:
+                self.progress_at[key] = now
+            self.committed[key] = committed
+            self.lag[key] = lag
+            metrics.PARTITION_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+            metrics.SINCE_PROGRESS.labels(tp.topic, str(tp.partition)).set(now - self.progress_at[key])
+        for key in set(self.lag) - seen:  # revoked: no longer this worker's
+            for table in (self.lag, self.committed, self.progress_at):
+                table.pop(key, None)
+            metrics.PARTITION_LAG.remove(key[0], str(key[1]))
+            metrics.SINCE_PROGRESS.remove(key[0], str(key[1]))
+
+    def report(self, now: float, stall_seconds: float, recovering_seconds: float | None = None) -> dict:
+        partitions = [
+            {"topic": topic, "partition": partition, "lag": self.lag[(topic, partition)],
+             "seconds_since_progress": round(now - self.progress_at[(topic, partition)], 1)}
+            for topic, partition in sorted(self.lag)
+        ]
+        stalled = [p for p in partitions if p["lag"] > 0 and p["seconds_since_progress"] >= stall_seconds]
+        stuck_in_recovery = recovering_seconds is not None and recovering_seconds >= stall_seconds
+        return {"status": "stalled" if stalled or stuck_in_recovery else "ok", "stall_seconds": stall_seconds,
+                "stalled": stalled, "recovering_seconds": recovering_seconds, "partitions": partitions}
+
+
+def recovering_seconds(app: faust.App) -> float | None:
+    """How long the worker has been restoring its tables from the changelogs (None: not restoring)."""
+    recovery = app.tables.recovery
+    started = getattr(recovery, "_recovery_started_at", None)
+    if not getattr(app, "in_recovery", False) or started is None:
+        return None
+    return time.monotonic() - started
+
+
+def start_recovery_watchdog(app: faust.App) -> None:
+    """Started by `hardship worker`: HARDSHIP_RECOVERY_EXIT_SECONDS (default 600; 0 turns it off)."""
+    exit_after = float(os.environ.get(RECOVERY_EXIT_ENV) or RECOVERY_EXIT_SECONDS)
+    if exit_after > 0:
+        exit_when_stuck(app, exit_after)
+
+
+def exit_when_stuck(app: faust.App, exit_after: float) -> None:
+    """A watchdog thread: a worker stuck in table recovery for `exit_after` seconds says why and exits
+    (code 3), never sitting silent. The usual cause on the embedded broker is a broker restart: tansu
+    keeps nothing, so the changelogs the worker waits for are gone; recovery is a replay of the inputs
+    (docs/operations.md)."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(min(5.0, exit_after))
+            seconds = recovering_seconds(app)
+            if seconds is not None and seconds >= exit_after:
+                log.critical("the worker has been restoring its tables for %.0f s and the broker does not send the "
+                             "changelogs it announced: did the broker restart and lose its data? (the embedded "
+                             "broker keeps nothing). Exiting; recover by replaying the inputs (docs/operations.md).",
+                             seconds)
+                logging.shutdown()
+                os._exit(3)
+
+    threading.Thread(target=watch, name="recovery-watchdog", daemon=True).start()
+
+
+def provisional_hold_seconds() -> float:
+    return float(os.environ.get(PROVISIONAL_HOLD_ENV) or PROVISIONAL_HOLD_SECONDS)
 
 
 @dataclass
@@ -69,6 +174,7 @@ class StreamSettings:
     policy: Policy | None = None
     embedded_broker: bool = False
     app_id: str = APP_ID
+    provisional_hold_seconds: float | None = None  # None: HARDSHIP_PROVISIONAL_HOLD_SECONDS or 60 s
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int, internal: bool = False) -> faust.TopicT:
@@ -98,10 +204,56 @@ def _key(event) -> str:
     return key.decode("utf-8") if isinstance(key, bytes) else str(key or "")
 
 
+def in_key_context(event) -> None:
+    """Make `event` the one that table writes of its key are filed under (the RocksDB store files a
+    write under the current event's partition), without moving the stream's `current_event`.
+
+    `Stream.take_events` reads `stream.current_event` after it waits for a batch to be consumed, so
+    moving it (`stream._set_current_event`) while the agent works on a batch pairs the next message
+    with a stale event: that message is never yielded and Faust commits past it (the lost-message
+    "stall"). Only the context variable that `faust.streams.current_event()` reads is set here; it
+    is local to the agent's task, which the passive reader of take_events does not share.
+    """
+    _current_event.set(weakref.ref(event))
+
+
+class OffsetWatch:
+    """Counts the offsets an agent is given per partition and any gap or repeat among them.
+
+    Within one assignment a partition's offsets come one after another; a gap is a message that was
+    never given to the agent (and would be committed past), a repeat is an old one given again.
+    Cleared on every rebalance, when a partition may legitimately resume elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, int], int] = {}
+
+    def clear(self) -> None:
+        self.last.clear()
+
+    def see(self, event) -> None:
+        message = event.message
+        tp = (message.topic, message.partition)
+        metrics.MESSAGES_TAKEN.labels(message.topic).inc()
+        last = self.last.get(tp)
+        if last is not None:
+            if message.offset > last + 1:
+                metrics.OFFSET_GAPS.labels(message.topic).inc(message.offset - last - 1)
+                log.error("offsets %d..%d of %s[%d] were never given to the agent",
+                          last + 1, message.offset - 1, message.topic, message.partition)
+            elif message.offset <= last:
+                metrics.OFFSET_REPEATS.labels(message.topic).inc()
+                log.warning("offset %d of %s[%d] given again (last %d)", message.offset, message.topic,
+                            message.partition, last)
+                return
+        self.last[tp] = message.offset
+
+
 def create_app(settings: StreamSettings) -> faust.App:
     """A Faust app with the hardship agents wired to `settings.broker_url`."""
     policy = settings.policy or load_policy()
     partitions = settings.partitions
+    hold = settings.provisional_hold_seconds if settings.provisional_hold_seconds is not None else provisional_hold_seconds()
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     kafka = client_config(settings.broker_url)  # the one Kafka client configuration of every client
     app_settings = {
@@ -147,19 +299,36 @@ def create_app(settings: StreamSettings) -> faust.App:
     households_topic = _raw_topic(app, HOUSEHOLDS_TOPIC, partitions, internal=True)
     persons_topic = _raw_topic(app, PERSONS_TOPIC, partitions, internal=True)
 
-    table_options = {"partitions": partitions, "key_type": str, "use_partitioner": True}
+    # Keys are bytes, written raw to the changelog: a str key would be JSON there ('"hh-1"'), so the
+    # partitioner would file a household's changelog record on another partition than its messages,
+    # and a standby of that partition would feed a worker's own older writes back into its table.
+    table_options = {"partitions": partitions, "key_type": bytes, "use_partitioner": True}
     households = app.Table("households", default=None, **table_options)
     persons = app.Table("persons", default=None, **table_options)  # person_id -> {"h": household, "filed": [...]}
     filings = app.Table("filings", default=None, **table_options)  # staff_id -> the filing applied
+    watch = OffsetWatch()
+
+    @app.on_partitions_revoked.connect
+    async def _forget_offsets(sender, revoked, **kwargs) -> None:  # a partition may resume elsewhere
+        watch.clear()
 
     async def reject(stream: str, event, exc: Rejected) -> None:
         metrics.DEAD_LETTERS.labels(stream, exc.code).inc()
         message = event.message
-        letter = dead_letter(stream, message.value, exc, topic=message.topic, partition=message.partition,
-                             offset=message.offset, key=_key(event))
+        raw = message.value
+        size = None
+        if raw is not None and len(raw) > DEAD_LETTER_INPUT_CHARS:
+            size = len(raw)
+            raw = raw[:DEAD_LETTER_INPUT_CHARS]
+        letter = dead_letter(stream, raw, exc, topic=message.topic, partition=message.partition,
+                             offset=message.offset, key=_key(event), input_bytes=size)
         await deadletter_topic.send(key=event.key, value=_dumps(letter))
 
     def decode(event) -> object:
+        size = len(event.message.value or b"")
+        if size > MAX_INPUT_BYTES:
+            raise Rejected("MESSAGE_TOO_LARGE", f"{size:,} bytes, over the {MAX_INPUT_BYTES:,} an input may have; "
+                           "send one record per message")
         try:
             return json.loads(event.message.value)
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -167,191 +336,156 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     # Forwarding goes straight to the producer: Faust flushes it before every offset commit, so
     # delivery stays at-least-once, without the per-message channel machinery of topic.send().
-    async def to_household(household_id: str, op: dict) -> None:
-        await app.producer.send(HOUSEHOLDS_TOPIC, household_id.encode("utf-8"), _dumps(op), None, None, None)
+    internal_topic = {R.HOUSEHOLDS: HOUSEHOLDS_TOPIC, R.PERSONS: PERSONS_TOPIC}
 
-    async def to_person(person_id: str, op: dict) -> None:
-        await app.producer.send(PERSONS_TOPIC, person_id.encode("utf-8"), _dumps(op), None, None, None)
+    async def send_on(name: str, event, sends: list[tuple[str, str, dict]]) -> None:
+        """Send what the router returned; a message the producer refuses is dead-lettered with the
+        input that caused it, never crashing the agent."""
+        for table, key, message in sends:
+            try:
+                await app.producer.send(internal_topic[table], key.encode("utf-8"), _dumps(message), None, None, None)
+            except Exception as exc:  # noqa: BLE001 - any refusal of the producer (size, serialisation)
+                log.warning("could not pass on a %s message of %s offset %s: %r", message.get("op"), name,
+                            event.message.offset, exc)
+                await reject(name, event, Rejected("UNFORWARDABLE", f"could not be passed on ({type(exc).__name__}: "
+                                                   f"{exc}); send a smaller record"))
 
-    # -- sources --------------------------------------------------------------------------------
+    # -- sources: decode, validate or dead-letter, and hand over to the router --------------------
 
     async def valid(stream, name: str, validate):
         """(event, record) for each valid message of a batch; the rest go to the dead-letter topic."""
         async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
             for event in batch:
+                watch.see(event)
                 try:
                     record = validate(decode(event))
                 except Rejected as exc:
                     await reject(name, event, exc)
                     continue
-                stream._set_current_event(event)  # table writes land in this event's partition
                 yield event, record
 
     @app.agent(events_topic)
     async def events_agent(stream):
         async for event, record in valid(stream, "events", validate_event):
             metrics.event_counter(record["source"], record["type"]).inc()
-            person_id = record["person_id"]
-            entry = persons.get(person_id)
-            household_id = entry["h"] if entry and entry.get("h") else H.PROVISIONAL_PREFIX + person_id
-            await to_household(household_id, {"op": "event", "event": record, "ingest": event.message.timestamp})
+            _, person_id, message = R.inbound("events", record, event.message.timestamp, hold)
+            # the person index is read here (co-partitioned with the events), written by the persons agent
+            routed = R.on_person(person_id, persons.get(person_id.encode("utf-8")), message, policy)
+            await send_on("events", event, routed.sends)
+
+    async def to_households(stream, name: str, validate) -> None:
+        async for event, record in valid(stream, name, validate):
+            await send_on(name, event, [R.inbound(name, record)])
 
     @app.agent(registry_topic)
     async def registry_agent(stream):
-        async for _event, record in valid(stream, "registry", validate_registry):
-            await to_household(record["household_id"], {"op": "registry", "record": record})
+        await to_households(stream, "registry", validate_registry)
 
     @app.agent(outcomes_topic)
     async def outcomes_agent(stream):
-        async for _event, record in valid(stream, "outcomes", validate_outcome):
-            await to_household(record["household_id"], {"op": "outcome", "outcome": record})
+        await to_households(stream, "outcomes", validate_outcome)
 
     @app.agent(filings_topic)
     async def filings_agent(stream):
-        async for _event, record in valid(stream, "filings", validate_filing):
-            staff_id = record["staff_id"]
-            old = filings.get(staff_id)
-            if not supersedes(record, old):
-                continue  # the same filing again, or an older one
-            filings[staff_id] = record
-            new_relatives = set(record["relative_person_ids"])
-            for person_id in sorted(new_relatives | set(old["relative_person_ids"] if old else ())):
-                await to_person(person_id, {"op": "filing", "staff_id": staff_id, "on": person_id in new_relatives,
-                                            "at": record.get("filed_at")})
+        async for event, record in valid(stream, "filings", validate_filing):
+            _, staff_id, message = R.inbound("filings", record)
+            key = staff_id.encode("utf-8")
+            applied = filings.get(key)
+            routed = R.on_filing(staff_id, applied, message, policy)
+            if routed.state is not applied:
+                in_key_context(event)  # table writes land in this event's partition
+                filings[key] = routed.state
+            await send_on("filings", event, routed.sends)
 
-    # -- persons: the person -> household index and filed staff ---------------------------------
+    # -- the keyed agents: the router over a table, one write per touched key per batch -----------
 
-    @app.agent(persons_topic)
-    async def persons_agent(stream):
-        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
-            touched: dict[str, dict] = {}
-            last_event: dict[str, object] = {}
-            for event in batch:
-                person_id = _key(event)
-                last_event[person_id] = event
-                op = json.loads(event.message.value)
-                entry = touched.get(person_id) or persons.get(person_id) or {"h": None, "filed": []}
-                entry = dict(entry)
-                kind = op["op"]
-                if kind == "join":
-                    household_id = op["household_id"]
-                    previous = entry.get("h")
-                    if previous != household_id:
-                        source = previous or H.PROVISIONAL_PREFIX + person_id
-                        await to_household(source, {"op": "handover", "person_id": person_id, "to": household_id})
-                        entry["h"] = household_id
-                    if entry["filed"]:
-                        await to_household(household_id, {"op": "filed", "person_id": person_id, "staff_ids": entry["filed"]})
-                elif kind == "leave":
-                    if entry.get("h") == op["household_id"]:
-                        entry["h"] = None
-                        await to_household(H.PROVISIONAL_PREFIX + person_id,
-                                           {"op": "adopt", "person_id": person_id, "facts": op.get("facts") or {}})
-                elif kind == "filing":
-                    staff = set(entry["filed"])
-                    (staff.add if op["on"] else staff.discard)(op["staff_id"])
-                    if sorted(staff) != entry["filed"]:
-                        entry["filed"] = sorted(staff)
-                        if entry.get("h"):
-                            await to_household(entry["h"], {"op": "filed", "person_id": person_id,
-                                                            "staff_ids": entry["filed"], "at": op.get("at")})
-                touched[person_id] = entry
-            for person_id, entry in touched.items():
-                stream._set_current_event(last_event[person_id])  # as in the households agent
-                persons[person_id] = entry
-            metrics.PERSON_UPDATES.inc(len(batch))
-
-    # -- households: the core ---------------------------------------------------------------------
-
-    @app.agent(households_topic)
-    async def households_agent(stream):
+    async def drive(stream, table: str, faust_table, name: str) -> None:
+        route = R.ROUTERS[table]
         async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
             started = time.perf_counter()
-            touched: dict[str, dict | None] = {}
-            last_event: dict[str, object] = {}
+            touched: dict[bytes, object] = {}
+            last_event: dict[bytes, object] = {}
             for event in batch:
-                household_id = _key(event)
-                last_event[household_id] = event
-                op = json.loads(event.message.value)
-                state = touched[household_id] if household_id in touched else households.get(household_id)
-                state, alerts = await apply_op(household_id, state, op)
-                metrics.household_op_counter(op["op"]).inc()
-                touched[household_id] = state
-                if alerts:
-                    await send_alerts(alerts, op.get("ingest"))
-            for household_id, state in touched.items():
+                watch.see(event)
+                key = event.key
+                last_event[key] = event
+                message = json.loads(event.message.value)
+                state = touched[key] if key in touched else faust_table.get(key)
+                routed = route(key.decode("utf-8"), state, message, policy)
+                kind = message["op"]
+                if table == R.HOUSEHOLDS:
+                    metrics.household_op_counter(kind).inc()
+                    if kind == "registry" and routed.state is not state:
+                        metrics.ROSTER_RECORDS.inc()
+                    elif kind == "outcome" and routed.state is not state:
+                        metrics.OUTCOMES.labels(message["outcome"]["decision"]).inc()
+                if routed.state is not state:
+                    touched[key] = routed.state
+                    if table == R.HOUSEHOLDS and routed.state and routed.state.get("pending"):
+                        pending_release[key] = routed.state["pending"]["until"]
+                if routed.sends:
+                    await send_on(name, event, routed.sends)
+                if routed.alerts:
+                    await send_alerts(routed.alerts, message.get("ingest"))
+            for key, state in touched.items():
                 # One write per key per batch, made in the context of that key's last event: the
                 # RocksDB store files a write under the current event's partition, which is the key's
                 # own (the internal topic and the table are partitioned alike).
-                stream._set_current_event(last_event[household_id])
+                in_key_context(last_event[key])
                 if state is None:
-                    if household_id in households:
-                        del households[household_id]
+                    if key in faust_table:
+                        del faust_table[key]
                 else:
-                    households[household_id] = state
-            metrics.HOUSEHOLDS.set(len(households))
-            metrics.BATCH_SECONDS.labels("households").observe(time.perf_counter() - started)
+                    faust_table[key] = state
+            if table == R.PERSONS:
+                metrics.PERSON_UPDATES.inc(len(batch))
+            else:
+                metrics.HOUSEHOLDS.set(len(faust_table))
+            metrics.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
 
-    async def apply_op(household_id: str, state: dict | None, op: dict) -> tuple[dict | None, list[dict]]:
-        kind = op["op"]
-        if state is not None and "forward_to" in state and kind in ("event", "filed", "outcome"):
-            await to_household(state["forward_to"], op)  # a provisional household whose person joined a roster
-            return state, []
-        if kind == "event":
-            event = op["event"]
-            if state is None or "forward_to" in state:
-                state = H.provisional_household(event["person_id"]) if household_id.startswith(H.PROVISIONAL_PREFIX) else None
-            if state is None or event["person_id"] not in state["members"]:
-                return state, []  # the person left this household while the event was on its way
-            step = H.apply_event(state, event, policy)
-            return step.state, step.alerts
-        if kind == "registry":
-            record = op["record"]
-            before = state if state is not None and "forward_to" not in state else None
-            step = H.apply_roster(before, record, policy)
-            if before is not None and step.state is before:
-                return state, []
-            metrics.ROSTER_RECORDS.inc()
-            old_members = set(before["members"]) if before else set()
-            new_members = set(step.state["members"])
-            for person_id in sorted(new_members - old_members):
-                await to_person(person_id, {"op": "join", "household_id": household_id})
-            for person_id in sorted(old_members - new_members):
-                await to_person(person_id, {"op": "leave", "household_id": household_id,
-                                            "facts": H.facts_to_move(before, person_id)})
-            return step.state, step.alerts
-        if kind == "handover":
-            person_id = op["person_id"]
-            facts = H.facts_to_move(state, person_id) if state and "forward_to" not in state else None
-            if facts:
-                await to_household(op["to"], {"op": "facts", "person_id": person_id, "facts": facts})
-            if household_id.startswith(H.PROVISIONAL_PREFIX) and state is not None:
-                return {"forward_to": op["to"]}, []  # late events for the person follow them
-            return state, []
-        if kind == "facts":
-            if state is None or "forward_to" in state:
-                return state, []
-            step = H.attach_member_facts(state, op["person_id"], op["facts"], policy)
-            return step.state, step.alerts
-        if kind == "adopt":
-            if state is not None and "forward_to" not in state:
-                step = H.attach_member_facts(state, op["person_id"], op["facts"], policy)
-                return step.state, step.alerts
-            return H.provisional_household(op["person_id"], op["facts"] or None), []
-        if kind == "filed":
-            if state is None or "forward_to" in state:
-                return state, []
-            filed = {**state["filed"], op["person_id"]: op["staff_ids"]}
-            step = H.apply_filed(state, filed, policy, op.get("at"))
-            return step.state, step.alerts
-        if kind == "outcome":
-            if state is None:
-                return state, []
-            metrics.OUTCOMES.labels(op["outcome"]["decision"]).inc()
-            step = H.apply_outcome(state, op["outcome"], policy)
-            return step.state, step.alerts
-        log.warning("unknown household op %r dropped", kind)
-        return state, []
+    # Held alerts of provisional households are released by a timer once their hold is over; a scan of
+    # the table finds those held before a restart.
+    pending_release: dict[bytes, float] = {}
+    last_scan = [0.0]
+
+    @app.timer(interval=1.0)
+    async def release_held_alerts():
+        now = time.time()
+        if now - last_scan[0] >= PENDING_SCAN_SECONDS:
+            last_scan[0] = now
+            for key, state in list(households.items()):
+                if isinstance(state, dict) and state.get("pending"):
+                    pending_release.setdefault(key, state["pending"]["until"])
+        for key, until in list(pending_release.items()):
+            if until <= now:
+                del pending_release[key]
+                await app.producer.send(HOUSEHOLDS_TOPIC, key, _dumps({"op": "release", "now": now}), None, None, None)
+        metrics.PROVISIONAL_HELD.set(len(pending_release))
+
+    liveness = Liveness({EVENTS_TOPIC, REGISTRY_TOPIC, FILINGS_TOPIC, OUTCOMES_TOPIC, HOUSEHOLDS_TOPIC, PERSONS_TOPIC})
+    stall_seconds = float(os.environ.get(STALL_ENV) or STALL_SECONDS)
+
+    @app.timer(interval=2.0)
+    async def report_liveness():
+        liveness.update(app.consumer, time.time())
+
+
+    if settings.web_port is not None:
+        @app.page("/healthz")
+        async def healthz(web, request):
+            """200 while every partition makes progress; 503 when one has lag and no commit for a while."""
+            now = time.time()
+            liveness.update(app.consumer, now)
+            report = liveness.report(now, stall_seconds, recovering_seconds(app))
+            return web.json(report, status=200 if report["status"] == "ok" else 503)
+
+    @app.agent(persons_topic)
+    async def persons_agent(stream):
+        await drive(stream, R.PERSONS, persons, "persons")
+
+    @app.agent(households_topic)
+    async def households_agent(stream):
+        await drive(stream, R.HOUSEHOLDS, households, "households")
 
     async def send_alerts(alerts: list[dict], ingest: float | None) -> None:
         stamp = now_iso()

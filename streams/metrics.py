@@ -31,6 +31,29 @@ EVENT_TO_ALERT = Histogram(
     "From the event's arrival on hardship.events (its Kafka timestamp) to the alert it raised being sent",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+MESSAGES_TAKEN = Counter(
+    "hardship_messages_taken_total", "Messages given to the agents (inputs and internal ops), by topic", ["topic"],
+)
+OFFSET_GAPS = Counter(
+    "hardship_offset_gaps_total",
+    "Offsets of a partition never given to an agent while it held the partition (lost messages), by topic",
+    ["topic"],
+)
+OFFSET_REPEATS = Counter(
+    "hardship_offset_repeats_total", "Offsets given to an agent again while it held the partition, by topic", ["topic"],
+)
+PARTITION_LAG = Gauge(
+    "hardship_partition_lag", "Messages of a partition this worker holds not yet committed (high water - committed)",
+    ["topic", "partition"],
+)
+SINCE_PROGRESS = Gauge(
+    "hardship_partition_seconds_since_progress",
+    "Seconds since this worker last committed on a partition (0 while it is caught up)", ["topic", "partition"],
+)
+PROVISIONAL_HELD = Gauge(
+    "hardship_provisional_alerts_held",
+    "Provisional households (persons on no roster) whose alerts wait for a roster record that may be on its way",
+)
 BATCH_SECONDS = Histogram(
     "hardship_batch_seconds", "Time to process one batch of an agent, by agent", ["agent"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),

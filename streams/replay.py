@@ -22,7 +22,7 @@ from typing import IO
 import click
 
 from models.validation import CHINA_STANDARD_TIME, VALIDATORS, Rejected, dead_letter
-from scoring.household import PROVISIONAL_PREFIX
+from scoring import routing
 from scoring.monitor import Monitor
 from scoring.policy import Policy, PolicyError, load_policy
 
@@ -84,7 +84,7 @@ class Partition:
         return self.owner(household_id) == self.index
 
     def household_of_person(self, monitor: Monitor, person_id: str) -> str:
-        return monitor.person_household.get(person_id) or PROVISIONAL_PREFIX + person_id
+        return routing.household_of(person_id, monitor.tables[routing.PERSONS].get(person_id))
 
     def line_owner(self, stream: str, line: str, monitor: Monitor) -> int | None:
         """The owner of an event or outcome line read cheaply from its text; None when the text does

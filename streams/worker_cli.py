@@ -40,10 +40,12 @@ def run_worker(app, loglevel: str = "warning") -> None:
 
     from faust import Worker
 
+    from streams.app import start_recovery_watchdog
     from streams.logs import faust_logging_config
 
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                     logging_config=faust_logging_config(loglevel))
+    start_recovery_watchdog(app)  # stuck in table recovery (a broker that lost its data): say so and exit
     profile_path = os.environ.get("HARDSHIP_PROFILE")
     if not profile_path:
         worker.execute_from_commandline()

@@ -34,8 +34,8 @@ class WorkerProcess:
             env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
         )
 
-    def metric(self, name: str) -> float:
-        """The sum of all samples of a metric (0 while the worker is not up yet)."""
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of a metric with these label values (0 while the worker is not up yet)."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
                 text = response.read().decode()
@@ -43,19 +43,20 @@ class WorkerProcess:
             return 0.0
         total = 0.0
         for line in text.splitlines():
-            if re.match(rf"^{re.escape(name)}(\{{|\s)", line):
+            if re.match(rf"^{re.escape(name)}(\{{|\s)", line) and all(f'{k}="{v}"' in line for k, v in labels.items()):
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
-    def wait_for(self, name: str, at_least: float, timeout: float = 120.0) -> None:
+    def wait_for(self, name: str, at_least: float, timeout: float = 120.0, **labels: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"worker exited with {self.process.returncode}; see {self.log_path}")
-            if self.metric(name) >= at_least:
+            if self.metric(name, **labels) >= at_least:
                 return
             time.sleep(0.3)
-        raise AssertionError(f"{name} stayed under {at_least} (now {self.metric(name)}); see {self.log_path}")
+        raise AssertionError(f"{name}{labels or ''} stayed under {at_least} (now {self.metric(name, **labels)}); "
+                             f"see {self.log_path}")
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, no last commit."""
@@ -72,10 +73,10 @@ class WorkerProcess:
                 self.kill()
 
 
-def producer(bootstrap: str) -> KafkaProducer:
+def producer(bootstrap: str, max_request_size: int = 1_048_576) -> KafkaProducer:
     return KafkaProducer(**client_config(bootstrap).kafka_python("bench-producer"), acks="all", retries=5,
-                         enable_idempotence=False,
-                         max_in_flight_requests_per_connection=1)
+                         enable_idempotence=False, max_in_flight_requests_per_connection=1,
+                         max_request_size=max_request_size)
 
 
 def send_all(prod: KafkaProducer, topic: str, records, key_field: str) -> int:
