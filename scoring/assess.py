@@ -27,7 +27,6 @@ class Assessment:
     kinds: dict[str, list[dict]] = field(default_factory=dict)
     per_capita_income_yuan: float | None = None
     dibao_standard_yuan: float = 0.0
-    triggered: bool = False  # any hardship trigger (big bill, severe disability, unemployment, death, …)
     oop_total_yuan: float = 0.0  # out-of-pocket medical costs of the members in the window
     oop_limit_yuan: float | None = None  # uncovered: the out-of-pocket total at which 支出型贫困 or 漏救 is called
     members_counted: int = 1  # members living at home (not deceased, not serving a sentence), at least 1
@@ -330,7 +329,6 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
             policy.missed_assistance_share * 12 * income - disaster_loss,
         )
     return Assessment(
-        triggered=bool(triggers),
         members_counted=count,
         oop_total_yuan=oop_total,
         oop_limit_yuan=oop_limit,
