@@ -62,13 +62,18 @@ class KafkaClientConfig:
 
     # -- renderings -------------------------------------------------------------------------------
 
-    def kafka_python(self, role: str, **extra: Any) -> dict[str, Any]:
-        """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient."""
+    def _python_options(self, role: str) -> dict[str, Any]:
+        """What kafka-python and aiokafka name alike: brokers, client id, protocol, SASL."""
         options: dict[str, Any] = {"bootstrap_servers": list(self.servers), "client_id": self.client_id(role),
                                    "security_protocol": self.security_protocol}
         if self.uses_sasl:
             options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
                            sasl_plain_password=self.sasl_password)
+        return options
+
+    def kafka_python(self, role: str, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient."""
+        options = self._python_options(role)
         if self.uses_tls:
             options.update(ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile, ssl_keyfile=self.ssl_keyfile)
         options.update(extra)
@@ -102,11 +107,7 @@ class KafkaClientConfig:
 
     def aiokafka(self, role: str, **extra: Any) -> dict[str, Any]:
         """Keyword arguments for aiokafka's consumers and producers."""
-        options: dict[str, Any] = {"bootstrap_servers": list(self.servers), "client_id": self.client_id(role),
-                                   "security_protocol": self.security_protocol}
-        if self.uses_sasl:
-            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password)
+        options = self._python_options(role)
         if self.uses_tls:
             options["ssl_context"] = self.ssl_context()
         options.update(extra)
