@@ -5,14 +5,28 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workbench import access, audit, exports, labels, queue, reveal, stats, tasks, triage, users, views
+from workbench import (
+    access,
+    audit,
+    division_names,
+    divisions,
+    exports,
+    labels,
+    queue,
+    reveal,
+    stats,
+    tasks,
+    triage,
+    users,
+    views,
+)
 from workbench.access import Actor
 from workbench.deps import client_of, session, workbench
 from workbench.errors import Forbidden, Invalid
@@ -27,7 +41,6 @@ ShortText = Annotated[str, StringConstraints(max_length=128, pattern=r"^[^\x00]*
 AlertNo = Annotated[int, Field(ge=1, le=2_147_483_647, description="预警序号 (the workbench's number of an alert)")]
 TaskId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 DivisionCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{11}$")]
-StreetCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{8}([0-9]{3})?$")]
 
 
 class TokenRequest(BaseModel):
@@ -129,15 +142,20 @@ def me(actor: ActorDep, db: DbDep) -> dict:
     return views.user_view(user)
 
 
-def _filters(kind, level, status, street, community) -> queue.Filters:  # noqa: ANN001
+def _filters(kind, level, status, street, community, db: Session | None = None,  # noqa: ANN001
+             actor: Actor | None = None) -> queue.Filters:
+    """The queue's filters; a street or community may be a code or a name of the division table (else 422)."""
+    if db is not None and actor is not None:
+        street = division_names.resolve(db, actor, street, "street", "street")
+        community = division_names.resolve(db, actor, community, "community", "community")
     return queue.Filters(kind=kind, level=level, status=status, street=street, community=community)
 
 
 KindQ = Annotated[Literal["missed_coverage", "missed_assistance", "should_exit", "gradual_exit", "filed_relative_check"] | None, Query()]
 StatusQ = Annotated[Literal["open", "all", "new", "confirmed", "dismissed", "merged", "closed"] | None, Query()]
 LevelQ = Annotated[int | None, Query(ge=1, le=4)]
-StreetQ = Annotated[StreetCode | None, Query()]
-CommunityQ = Annotated[DivisionCode | None, Query()]
+StreetQ = Annotated[ShortText | None, Query(description="街道（乡镇）：9 或 12 位代码，或区划表中的名称")]
+CommunityQ = Annotated[ShortText | None, Query(description="社区（村）：12 位代码，或区划表中的名称")]
 LimitQ = Annotated[int, Query(ge=1, le=1000)]
 OffsetQ = Annotated[int, Query(ge=0, le=1_000_000)]
 
@@ -145,9 +163,10 @@ OffsetQ = Annotated[int, Query(ge=0, le=1_000_000)]
 @router.get("/alerts", summary="预警队列（按等级、困难指数排序）")
 def list_alerts(actor: ActorDep, db: DbDep, kind: KindQ = None, level: LevelQ = None, status: StatusQ = None,
                 street: StreetQ = None, community: CommunityQ = None, limit: LimitQ = 100, offset: OffsetQ = 0) -> dict:
-    rows, total = queue.list_alerts(db, actor, _filters(kind, level, status, street, community), limit, offset)
+    rows, total = queue.list_alerts(db, actor, _filters(kind, level, status, street, community, db, actor), limit, offset)
     task_of = _tasks_by_alert(db, [a.alert_id for a in rows])
-    return {"total": total, "items": [views.alert_view(a, task_of.get(a.alert_id)) for a in rows]}
+    names = division_names.names_for(db, [a.division_code for a in rows])
+    return {"total": total, "items": [views.alert_view(a, task_of.get(a.alert_id), names) for a in rows]}
 
 
 def _tasks_by_alert(db: Session, alert_ids: list[str]) -> dict[str, Task]:
@@ -162,7 +181,8 @@ def get_alert(number: AlertNo, actor: ActorDep, db: DbDep) -> dict:
     task = db.scalar(select(Task).where(Task.alert_id == alert.alert_id))
     entries = list(db.scalars(select(TimelineEntry).where(TimelineEntry.alert_id == alert.alert_id).order_by(TimelineEntry.id)))
     decisions = list(db.scalars(select(Decision).where(Decision.alert_id == alert.alert_id).order_by(Decision.id)))
-    return dict(views.alert_view(alert, task), timeline=views.timeline_view(entries, alert),
+    return dict(views.alert_view(alert, task, division_names.names_for(db, [alert.division_code])),
+                timeline=views.timeline_view(entries, alert),
                 decisions=[views.decision_view(d) for d in decisions])
 
 
@@ -212,7 +232,8 @@ def _task_views(db: Session, rows: list[Task], today: date) -> list[dict]:
     visits = {v.task_id: v for v in db.scalars(select(Visit).where(Visit.task_id.in_([t.id for t in rows])))} if rows else {}
     names = {u.username: u for u in db.scalars(select(User).where(User.username.in_({t.assignee for t in rows if t.assignee})))} \
         if rows else {}
-    return [views.task_view(t, alerts[t.alert_id], today, visits.get(t.id), names.get(t.assignee)) for t in rows]
+    places = division_names.names_for(db, [t.division_code for t in rows])
+    return [views.task_view(t, alerts[t.alert_id], today, visits.get(t.id), names.get(t.assignee), places) for t in rows]
 
 
 TaskStatusQ = Annotated[Literal["unassigned", "assigned", "done"] | None, Query()]
@@ -237,6 +258,19 @@ def get_task(task_id: TaskId, actor: ActorDep, db: DbDep, request: Request) -> d
 def assign(task_id: TaskId, body: AssignRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
     wb = workbench(request)
     task = tasks.assign(db, actor, task_id, body.assignee, wb.now(), client_of(request))
+    db.commit()
+    return _task_views(db, [task], today_cst(wb.now()))[0]
+
+
+class PlaceRequest(BaseModel):
+    community: ShortText = Field(description="该户实际居住的社区（村）：名称或 12 位代码")
+
+
+@router.post("/tasks/{task_id}/place", summary="落实临时户所在社区（随即分派给该社区专干）")
+def place(task_id: TaskId, body: PlaceRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    code = division_names.resolve(db, actor, body.community, "community", "community")
+    task = tasks.place(db, actor, task_id, code or "", wb.now(), client_of(request))
     db.commit()
     return _task_views(db, [task], today_cst(wb.now()))[0]
 
@@ -297,7 +331,8 @@ def export_rows(db: Session, actor: Actor, what: str, today: date, filters: queu
         raise Forbidden("您的角色不能导出", "ROLE_FORBIDDEN")
     if what == "queue":
         rows, _ = queue.list_alerts(db, actor, filters or queue.Filters(), limit=100_000)
-        return [views.alert_view(a) for a in rows]
+        names = division_names.names_for(db, [a.division_code for a in rows])
+        return [views.alert_view(a, None, names) for a in rows]
     rows, _ = tasks.list_tasks(db, actor, limit=100_000)
     return _task_views(db, rows, today)
 
@@ -308,7 +343,7 @@ def export_queue(actor: ActorDep, db: DbDep, request: Request, kind: KindQ = Non
                  status: StatusQ = None, street: StreetQ = None, community: CommunityQ = None) -> Response:
     wb = workbench(request)
     now = wb.now()
-    rows = export_rows(db, actor, "queue", today_cst(now), _filters(kind, level, status, street, community))
+    rows = export_rows(db, actor, "queue", today_cst(now), _filters(kind, level, status, street, community, db, actor))
     audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return _xlsx(exports.queue_xlsx(rows), "queue.xlsx")
@@ -377,3 +412,29 @@ def put_calendar(day: date, body: CalendarRequest, actor: ActorDep, db: DbDep, r
     calendar_store.set_county_day(db, actor, day, body.working, body.note, workbench(request).now())
     db.commit()
     return {"day": day.isoformat(), "working": body.working, "note": body.note}
+
+
+class DivisionNameRequest(BaseModel):
+    name: ShortText = Field(description="街道或社区名称，如 积玉桥街道")
+
+
+DivisionLevelQ = Annotated[Literal["street", "community"] | None, Query(description="street 街道 / community 社区")]
+
+
+@router.get("/divisions", summary="区划名称（本辖区；筛选建议）")
+def list_divisions(actor: ActorDep, db: DbDep, level: DivisionLevelQ = None,
+                   q: Annotated[ShortText | None, Query(description="名称中的字")] = None) -> dict:
+    rows = division_names.in_scope(db, actor)
+    names = {r.code: r.name for r in rows}
+    items = [{"code": r.code, "name": r.name, "label": division_names.label(names, r.code),
+              "level": divisions.level(r.code)} for r in rows
+             if (level is None or divisions.level(r.code) == level) and (not q or q in division_names.label(names, r.code))]
+    return {"items": items}
+
+
+@router.put("/divisions/{code}", summary="设置区划名称（系统管理员，限本辖区）")
+def put_division(code: Annotated[str, Path(max_length=12)], body: DivisionNameRequest, actor: ActorDep, db: DbDep,
+                 request: Request) -> dict:
+    row = division_names.set_name(db, actor, code, body.name, workbench(request).now(), client_of(request))
+    db.commit()
+    return {"code": row.code, "name": row.name}

@@ -78,6 +78,8 @@ AUDIT_ACTIONS = {
     "calendar_changed": "修改节假日",
     "audit_exported": "导出审计日志",
     "access_refused": "越权访问被拒",
+    "division_named": "修改区划名称",
+    "task_placed": "落实所在社区",
 }
 
 

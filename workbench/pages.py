@@ -20,6 +20,7 @@ from workbench import (
     access,
     audit,
     calendar_store,
+    division_names,
     divisions,
     exports,
     labels,
@@ -53,6 +54,7 @@ NAV = (
     ("audit.read", "/audit", "审计日志"),
     ("users.manage", "/admin/users", "用户管理"),
     ("calendar.manage", "/admin/calendar", "节假日维护"),
+    ("users.manage", "/admin/divisions", "区划名称"),
 )
 
 
@@ -171,41 +173,61 @@ def home(request: Request, db: DbDep) -> Response:
 # --- queue and alert ---------------------------------------------------------------------------
 
 
-def _query_filters(request: Request) -> queue.Filters:
+def _query_filters(request: Request, db: Session, actor: Actor) -> queue.Filters:
+    """The queue's filters from the address; a street or community is a code or a name (division table), and
+    anything else is refused (Invalid, with the reason), never silently ignored."""
     q = request.query_params
     level = q.get("level", "")
-    street = q.get("street", "").strip()
-    community = q.get("community", "").strip()
+    street = division_names.resolve(db, actor, q.get("street", "")[:64], "street", "street")
+    community = division_names.resolve(db, actor, q.get("community", "")[:64], "community", "community")
     return queue.Filters(
         kind=q.get("kind") if q.get("kind") in labels.KINDS else None,
         level=int(level) if level in {"1", "2", "3", "4"} else None,
         status=q.get("status") if q.get("status") in {"all", *labels.ALERT_STATUSES} else None,
-        street=street if street.isascii() and street.isdigit() and len(street) in (9, 12) else None,
-        community=community if divisions.is_division_code(community) else None,
+        street=street,
+        community=community,
     )
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(request: Request, db: DbDep, page: int = 1) -> Response:
     actor, user = _actor(request, db)
-    filters = _query_filters(request)
+    typed = {"street": request.query_params.get("street", "")[:64], "community": request.query_params.get("community", "")[:64]}
+    suggestions = _suggestions(db, actor)
+    try:
+        filters = _query_filters(request, db, actor)
+    except Invalid as exc:
+        if not access.allowed(actor.role, "queue.read"):
+            raise Forbidden("您的角色不能查看预警队列", "ROLE_FORBIDDEN") from None
+        return _render(request, "queue.html", user, status_code=422, items=[], total=0, filters=queue.Filters(), page=1,
+                       by_level={}, overdue=0, pages=1, query="", filter_error=exc.message, typed=typed, **suggestions)
     page = max(1, min(page, 10_000))
     rows, total = queue.list_alerts(db, actor, filters, limit=50, offset=(page - 1) * 50)
     task_of = {t.alert_id: t for t in db.scalars(select(Task).where(Task.alert_id.in_([a.alert_id for a in rows])))}
-    items = [views.alert_view(a, task_of.get(a.alert_id)) for a in rows]
+    names = division_names.names_for(db, [a.division_code for a in rows])
+    items = [views.alert_view(a, task_of.get(a.alert_id), names) for a in rows]
     figures = stats.figures(db, today_cst(workbench(request).now()), actor)
     by_level = {level: sum(n for (kind, lv), n in figures.open_alerts.items()
                            if lv == level and access.kind_allowed(actor, kind)) for level in (4, 3, 2, 1)}
     return _render(request, "queue.html", user, items=items, total=total, filters=filters, page=page, by_level=by_level,
                    overdue=figures.overdue,
-                   pages=max(1, (total + 49) // 50), query=request.url.query)
+                   pages=max(1, (total + 49) // 50), query=request.url.query, typed=typed, **suggestions)
+
+
+def _suggestions(db: Session, actor: Actor) -> dict:
+    """Names for the filters' <datalist> (suggestions without script): the actor's streets and communities."""
+    rows = division_names.in_scope(db, actor)
+    names = {r.code: r.name for r in rows}
+    return {"street_names": [names[r.code] for r in rows if divisions.level(r.code) == "street"],
+            "community_names": [division_names.label(names, r.code) for r in rows
+                                if divisions.level(r.code) == "community"]}
 
 
 @router.get("/queue.xlsx")
 def queue_export(request: Request, db: DbDep) -> Response:
     actor, _ = _actor(request, db)
     now = workbench(request).now()
-    rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request))
+    rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request, db, actor))
     audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return Response(exports.queue_xlsx(rows), media_type=XLSX,
@@ -220,7 +242,7 @@ def _alert_context(db: Session, actor: Actor, alert: Alert) -> dict:
     siblings = [a for a in db.scalars(select(Alert).where(Alert.household_id == alert.household_id,
                                                            Alert.alert_id != alert.alert_id, Alert.status != "merged"))
                 if access.in_scope(actor, a.division_code)]
-    view = views.alert_view(alert, task)
+    view = views.alert_view(alert, task, division_names.names_for(db, [alert.division_code]))
     return {"alert": view, "radar": radar_svg(view["dimensions"]), "timeline": views.timeline_view(entries, alert),
             "decisions": decisions, "task": task, "siblings": [views.alert_view(a) for a in siblings],
             "may_triage": alert.status == "new" and access.can(actor, "alert.triage", alert.division_code, kind=alert.kind,
@@ -329,10 +351,18 @@ def _task_context(db: Session, actor: Actor, task: Task, alert: Alert, today: da
     candidates = [views.user_view(u) for u in tasks.eligible_assignees(db, alert)] \
         if access.can(actor, "task.assign", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids) \
         else []
-    return {"task": view, "alert": views.alert_view(alert, task), "candidates": candidates,
+    return {"task": view, "alert": views.alert_view(alert, task, division_names.names_for(db, [alert.division_code])),
+            "candidates": candidates,
             "may_visit": task.status == "assigned" and task.assignee == actor.username
             and access.can(actor, "task.visit", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
             "may_assign": bool(candidates) and task.status != "done",
+            # 待分派 with nobody to give it to: say why and what to do; a county-level task is placed first
+            "assign_blocked": not candidates and task.status != "done" and access.can(
+                actor, "task.assign", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
+            "needs_place": divisions.level(task.division_code) != "community" and task.kind != "filed_relative_check"
+            and task.status != "done" and access.can(actor, "task.assign", task.division_code, kind=task.kind,
+                                                      recusal_staff_ids=alert.recusal_staff_ids),
+            "community_names": _suggestions(db, actor)["community_names"],
             "may_extend": task.status != "done" and not task.extended
             and access.can(actor, "task.extend", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
             "may_reveal": access.can(actor, "personal.reveal", task.division_code, kind=task.kind,
@@ -382,6 +412,18 @@ def task_assign(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, 
     tasks.assign(db, actor, task_id, assignee, workbench(request).now(), client_of(request))
     db.commit()
     _flash(request, "任务已分派")
+    return _back(f"/tasks/{task_id}")
+
+
+@router.post("/tasks/{task_id}/place")
+def task_place(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+               community: Annotated[str, Form(max_length=64)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    code = division_names.resolve(db, actor, community, "community", "community")
+    task = tasks.place(db, actor, task_id, code or "", workbench(request).now(), client_of(request))
+    db.commit()
+    _flash(request, "已落实所在社区" + ("并分派" if task.assignee else "；该社区暂无民政专干账号，请联系系统管理员开通"))
     return _back(f"/tasks/{task_id}")
 
 
@@ -510,3 +552,38 @@ def calendar_set(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
     db.commit()
     _flash(request, f"已设置 {when.isoformat()} 为{'调休工作日' if kind == 'workday' else '节假日'}")
     return _back("/admin/calendar")
+
+
+@router.get("/admin/divisions", response_class=HTMLResponse)
+def divisions_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "users.manage"):
+        raise Forbidden("只有系统管理员可以维护区划名称", "ROLE_FORBIDDEN")
+    rows = division_names.in_scope(db, actor)
+    names = {r.code: r.name for r in rows}
+    items = [{"code": r.code, "name": r.name, "label": division_names.label(names, r.code),
+              "level": division_names.LEVEL_LABELS.get(divisions.level(r.code), "县级"), "updated_by": r.updated_by}
+             for r in rows]
+    return _render(request, "divisions.html", user, items=items)
+
+
+@router.post("/admin/divisions")
+def divisions_set(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                  code: Annotated[str, Form(max_length=12)] = "", name: Annotated[str, Form(max_length=64)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    division_names.set_name(db, actor, code.strip(), name, workbench(request).now(), client_of(request))
+    db.commit()
+    _flash(request, f"已设置 {code.strip()} 的名称为“{name.strip()}”")
+    return _back("/admin/divisions")
+
+
+@router.post("/admin/divisions/import")
+def divisions_import(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                     file: Annotated[str, Form(max_length=200_000)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    count = division_names.import_for(db, actor, file, workbench(request).now(), client_of(request))
+    db.commit()
+    _flash(request, f"已导入 {count} 个区划名称")
+    return _back("/admin/divisions")

@@ -230,3 +230,13 @@ class CalendarDay(Base):
     note: Mapped[str | None] = mapped_column(String(128), nullable=True)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DivisionName(Base):
+    """The name of a street/township or community/village (区划名称): loaded from a file, edited by administrators."""
+
+    __tablename__ = "wb_divisions"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)  # 12 digits, padded (420106002000 for a street)
+    name: Mapped[str] = mapped_column(String(64))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workbench import access, audit, calendar_store, duedates, labels, outcomes
+from workbench import access, audit, calendar_store, divisions, duedates, labels, outcomes
 from workbench.access import Actor
 from workbench.errors import Conflict, Forbidden, Invalid, NotFound, OutOfScope
 from workbench.queue import scoped
@@ -110,6 +110,33 @@ def assign(session: Session, actor: Actor, task_id: int, username: str, now: dat
                               text=f"任务分派给 {user.display_name}"))
     audit.record(session, actor, "task_assigned", now, target_type="task", target_id=str(task.id),
                  division_code=task.division_code, detail={"from": before, "to": user.username}, client=client)
+    return task
+
+
+def place(session: Session, actor: Actor, task_id: int, community: str, now: datetime, client: str | None = None) -> Task:
+    """A task whose household is known only to its county (a provisional household, 临时户: the resident ID's area)
+    is placed in the community where the family lives (落实所在社区); the street then sees it, and it goes to that
+    community's least-loaded officer when there is one."""
+    task, alert = get_task(session, actor, task_id, "task.assign")
+    if task.status == "done":
+        raise Conflict("任务已完成", "TASK_DONE")
+    if divisions.level(task.division_code) == "community":
+        raise Conflict("该任务已有所在社区", "ALREADY_PLACED")
+    if not divisions.is_division_code(community) or divisions.level(community) != "community":
+        raise Invalid("请填写该户实际居住的社区（村）：名称或 12 位代码", "BAD_DIVISION", "community")
+    if not divisions.contains(task.division_code, community) or not access.in_scope(actor, community):
+        raise Invalid("该社区不在本任务的区县或您的辖区内", "OUT_OF_SCOPE", "community")
+    before = task.division_code
+    task.division_code = community
+    placed = Alert(kind=alert.kind, division_code=community, recusal_staff_ids=alert.recusal_staff_ids)
+    candidates = eligible_assignees(session, placed)
+    if task.assignee is None and candidates:
+        chosen = min(candidates, key=lambda u: (_open_load(session, u.username), u.username))
+        task.assignee, task.status = chosen.username, "assigned"
+    text = f"落实所在社区 {community}" + (f"，分派给 {task.assignee}" if task.assignee else "，该社区暂无可分派人员")
+    session.add(TimelineEntry(alert_id=alert.alert_id, at=now, what="task", actor=actor.username, text=text))
+    audit.record(session, actor, "task_placed", now, target_type="task", target_id=str(task.id), division_code=community,
+                 detail={"from": before, "to": community, "assignee": task.assignee}, client=client)
     return task
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 from workbench import divisions, labels
+from workbench.division_names import label as division_label
 from workbench.masking import is_provisional, mask_bank_card, mask_household_id, mask_phone, mask_text
 from workbench.tables import Alert, AuditEntry, Decision, Task, TimelineEntry, User, Visit
 from workbench.timeutil import iso_cst
 
 
-def alert_view(alert: Alert, task: Task | None = None) -> dict:
+def alert_view(alert: Alert, task: Task | None = None, names: dict[str, str] | None = None) -> dict:
+    """`names` (code -> name, from division_names.names_for) adds the street's and community's names."""
     return {
         "number": alert.number,
         "alert_id": mask_text(alert.alert_id),
@@ -18,6 +20,8 @@ def alert_view(alert: Alert, task: Task | None = None) -> dict:
         "household_provisional": is_provisional(alert.household_id),
         "division_code": alert.division_code,
         "street_code": divisions.street_of(alert.division_code),
+        "division_name": division_label(names or {}, alert.division_code),
+        "street_name": (names or {}).get(divisions.street_of(alert.division_code)),
         "kind": alert.kind,
         "kind_label": labels.kind(alert.kind),
         "level": alert.level,
@@ -25,6 +29,9 @@ def alert_view(alert: Alert, task: Task | None = None) -> dict:
         "level_colour": labels.LEVEL_COLOURS.get(alert.level, "blue"),
         "hardship_score": round(alert.hardship_score, 1),
         "removal_score": round(alert.removal_score, 1),
+        # 应退 is judged by the removal score (退出指数), every other kind by the hardship score (困难指数)
+        "lead_score": round(alert.removal_score if alert.kind == "should_exit" else alert.hardship_score, 1),
+        "lead_label": "退出指数" if alert.kind == "should_exit" else "困难指数",
         "dimensions": {name: round(float(alert.dimensions.get(name, 0)), 1) for name in labels.DIMENSIONS},
         "reasons": [{"code": r["code"], "text": mask_text(r["text"]),
                      "event_ids": [mask_text(e) for e in r.get("event_ids", [])]}  # a department's id may hold an ID
@@ -44,7 +51,8 @@ def alert_view(alert: Alert, task: Task | None = None) -> dict:
     }
 
 
-def task_view(task: Task, alert: Alert, today: date, visit: Visit | None = None, assignee: User | None = None) -> dict:
+def task_view(task: Task, alert: Alert, today: date, visit: Visit | None = None, assignee: User | None = None,
+              names: dict[str, str] | None = None) -> dict:
     overdue = task.status != "done" and today > task.due_date
     return {
         "task_id": task.id,
@@ -52,6 +60,7 @@ def task_view(task: Task, alert: Alert, today: date, visit: Visit | None = None,
         "alert_id": mask_text(task.alert_id),
         "household_id": mask_household_id(alert.household_id),
         "division_code": task.division_code,
+        "division_name": division_label(names or {}, task.division_code),
         "kind": task.kind,
         "kind_label": labels.kind(task.kind),
         "level": alert.level,
