@@ -18,7 +18,6 @@ from pathlib import Path
 import click
 
 import workbench
-
 from streams.config import ALERTS_TOPIC, BROKER_ENV, DATA_DIR_ENV, load_settings
 from streams.kafka_client import client_config
 
