@@ -94,6 +94,14 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
+CONSOLE_HEADER = "已运行（秒）  [类型 等级] 户编号 困难指数 退出指数  主要原因"
+
+
+def console_line(seconds: float, alert: dict) -> str:
+    """One alert on the demo's console under CONSOLE_HEADER: the seconds since the demo started, labelled."""
+    return f"{seconds:8.1f} 秒    {_alert_line(alert)}"
+
+
 def _alert_line(alert: dict) -> str:
     from models.resident_id import mask_resident_id
     from scoring.reasons import KINDS_ZH
@@ -176,7 +184,7 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
         click.echo(f"  alerts            topic {ALERTS_TOPIC}; logs in {log_dir}")
         click.echo("Press Ctrl-C to stop.\n")
         if not quiet:
-            click.echo("运行时间  [类型 等级] 户编号  困难指数  退出指数  主要原因")
+            click.echo(CONSOLE_HEADER)
         _follow_alerts(broker_url, processes, quiet)
     except KeyboardInterrupt:
         click.echo("\nstopping …")
@@ -201,7 +209,7 @@ def _follow_alerts(broker_url: str, processes: Processes, quiet: bool) -> None:
                 new = alert["alert_id"] not in seen
                 seen.add(alert["alert_id"])
                 if not quiet and new:
-                    click.echo(f"{time.monotonic() - started:6.1f} 秒  {_alert_line(alert)}")
+                    click.echo(console_line(time.monotonic() - started, alert))
             processes.check()
     finally:
         consumer.close()

@@ -69,6 +69,12 @@ def matrix(request, tmp_path_factory):
             boss = "bureau" if place != "other_county" else "bureau_far"
             task = env.call("POST", env.alert_url(f"task-{place}", "confirm"), boss).json()["task"]
             tasks[place] = (task, rid)
+        from workbench.division_names import import_file
+
+        with env.wb.sessions() as session:  # a name for every place and its street (filters and suggestions)
+            import_file(session, "\n".join(f"{code},{place}社区\n{code[:9]}000,{place}街道"
+                                            for place, code in DIVISIONS.items()), env.clock())
+            session.commit()
         yield env, alerts, tasks
 
 
@@ -138,6 +144,9 @@ def test_task_endpoints(matrix, user, place):
                                   or assigned_here else 404), extend.text
     if extend.status_code == 200:
         task["_extended"] = True
+    place_it = env.call("POST", f"/api/v1/tasks/{tid}/place", user, json={"community": DIVISIONS[place]})
+    assert place_it.status_code == (409 if inside and role in TRIAGE else 403 if (inside and role in {"auditor", "admin"})
+                                    or assigned_here else 404), place_it.text
     visit = env.call("POST", f"/api/v1/tasks/{tid}/visit", user, json={
         "method": "letter_evidence", "finding": "经信函索证，情况属实", "result": "confirmed",
         "contact_phone": PHONE, "bank_card": CARD})
@@ -173,6 +182,16 @@ def test_reports_audit_and_admin(matrix, user):
     assert created.status_code == (201 if role == "admin" and inside else 403), created.text
     assert env.call("PUT", "/api/v1/calendar/2027-02-08", user,
                     json={"working": False, "note": "春节"}).status_code == (200 if role == "admin" else 403)
+    # division names: each user sees (and may filter by) the names of their own divisions only
+    named = env.call("GET", "/api/v1/divisions?level=community", user).json()["items"]
+    assert {n["name"] for n in named} == {f"{p}社区" for p in COVERS[user]}
+    for place, code in DIVISIONS.items():
+        renamed = env.call("PUT", f"/api/v1/divisions/{code}", user, json={"name": f"{place}社区"})
+        assert renamed.status_code == (200 if role == "admin" and place in COVERS[user] else 403), renamed.text
+        if role in {"bureau", "street", "auditor"}:
+            by_name = env.call("GET", "/api/v1/alerts", user, params={"community": f"{place}社区", "status": "all"})
+            assert by_name.status_code == (200 if place in COVERS[user] else 422), by_name.text
+            assert not leaks(by_name.text)
 
 
 def test_no_token_no_data(matrix):
@@ -189,6 +208,7 @@ PAGE_ROLES = {
     "/audit": {"auditor"},
     "/admin/users": {"admin"},
     "/admin/calendar": {"admin"},
+    "/admin/divisions": {"admin"},
 }
 
 

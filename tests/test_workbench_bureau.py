@@ -1,0 +1,253 @@
+"""Issue 14, on SQLite and PostgreSQL: one API error shape, division names and filters by name, placing a provisional
+household's task, the 待分派 explanation, the phone task cards, 应退 led by the removal score."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.workbench_fixtures import DIVISION, NEIGHBOUR, OTHER_STREET, env_on, make_alert, resident
+
+BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+DIVISION_FILE = """# test district
+420106000000,武昌区
+420106002000,积玉桥街道
+420106002003,和平社区
+420106002004,新河社区
+420106005000,杨园街道
+420106005001,和平社区
+"""
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def page_login(env, username: str) -> str:  # noqa: ANN001
+    from tests.workbench_fixtures import PASSWORD
+
+    client = env.client
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": token, "next": "/"},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/account").text)
+
+
+def load_divisions(env) -> None:  # noqa: ANN001
+    from workbench.division_names import import_file
+
+    with env.wb.sessions() as session:
+        assert import_file(session, DIVISION_FILE, env.clock()) == 6
+        session.commit()
+
+
+def assert_error_shape(response, status: int, code: str | None = None, field: str | None = None) -> dict:  # noqa: ANN001
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "field"} and error["message"], error
+    if code:
+        assert error["code"] == code, error
+    if field:
+        assert error["field"] == field, error
+    return error
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_api_errors_have_one_shape(backend, tmp_path):
+    """401 (no token, bad token, bad password), 422 (bad query, bad body, bad JSON), 404 and 405 of FastAPI itself:
+    all {"error": {code, message, field}} like the workbench's own errors."""
+    with env_on(backend, tmp_path) as env:
+        assert_error_shape(env.client.get("/api/v1/alerts"), 401, "UNAUTHORIZED")
+        assert_error_shape(env.client.get("/api/v1/alerts", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHORIZED")
+        assert_error_shape(env.client.post("/api/v1/token", json={"username": "bureau", "password": "wrong-one"}), 401)
+        error = assert_error_shape(env.call("GET", "/api/v1/alerts?level=9", "bureau"), 422, "INVALID", "level")
+        assert "level" in error["message"]
+        assert_error_shape(env.call("POST", "/api/v1/token", json={"username": "bureau"}), 422, "INVALID", "password")
+        assert_error_shape(env.client.post("/api/v1/token", content=b"{not json",
+                                           headers={"content-type": "application/json"}), 422, "INVALID")
+        assert_error_shape(env.call("GET", "/api/v1/no-such-thing", "bureau"), 404, "NOT_FOUND")
+        assert_error_shape(env.call("DELETE", "/api/v1/alerts", "bureau"), 405, "METHOD_NOT_ALLOWED")
+        assert_error_shape(env.call("GET", "/api/v1/alerts/99999", "bureau"), 404, "NOT_FOUND")
+        # pages keep their own behaviour: a sign-in redirect, not JSON
+        assert env.client.get("/queue", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_queue_filters_by_name_and_refuses_what_it_cannot_read(backend, tmp_path):
+    with env_on(backend, tmp_path) as env:
+        load_divisions(env)
+        env.ingest(make_alert("a-home"), make_alert("a-neighbour", division=NEIGHBOUR),
+                   make_alert("a-other", division=OTHER_STREET))
+        # the API: a name of the table, a code, and a clear 422 for the rest
+        by_name = env.call("GET", "/api/v1/alerts", "bureau", params={"street": "积玉桥街道"}).json()
+        assert by_name["total"] == 2 and {i["street_name"] for i in by_name["items"]} == {"积玉桥街道"}
+        assert {i["division_name"] for i in by_name["items"]} == {"积玉桥街道 和平社区", "积玉桥街道 新河社区"}
+        assert env.call("GET", "/api/v1/alerts", "bureau", params={"street": "420106002"}).json()["total"] == 2
+        community = env.call("GET", "/api/v1/alerts", "bureau", params={"community": "积玉桥街道 和平社区"}).json()
+        assert community["total"] == 1 and community["items"][0]["division_code"] == DIVISION
+        error = assert_error_shape(env.call("GET", "/api/v1/alerts", "bureau", params={"street": "42010600"}), 422,
+                                   "BAD_DIVISION", "street")
+        assert "9 或 12 位" in error["message"]
+        assert_error_shape(env.call("GET", "/api/v1/alerts", "bureau", params={"street": "不存在街道"}), 422,
+                           "UNKNOWN_DIVISION", "street")
+        # "和平社区" is a community of two streets: the bureau is told to write it in full
+        assert_error_shape(env.call("GET", "/api/v1/alerts", "bureau", params={"community": "和平社区"}), 422,
+                           "AMBIGUOUS_DIVISION", "community")
+        # a name outside the user's divisions is unknown to them (杨园街道 is not the street office's)
+        assert_error_shape(env.call("GET", "/api/v1/alerts", "street", params={"street": "杨园街道"}), 422,
+                           "UNKNOWN_DIVISION")
+        assert env.call("GET", "/api/v1/alerts", "street", params={"community": "和平社区"}).json()["total"] == 1
+        suggestions = env.call("GET", "/api/v1/divisions", "street", params={"level": "community"}).json()["items"]
+        assert [s["label"] for s in suggestions] == ["积玉桥街道 和平社区", "积玉桥街道 新河社区"]
+
+        # the page: a clear message (422) and no rows instead of every alert; names shown and suggested
+        page_login(env, "bureau")
+        refused = env.client.get("/queue", params={"street": "积玉桥"[:2] + "xx"})
+        assert refused.status_code == 422 and 'id="filter-error"' in refused.text and "没有名为" in refused.text
+        assert "没有符合条件的预警" in refused.text
+        short = env.client.get("/queue", params={"street": "42010600"})
+        assert short.status_code == 422 and "9 或 12 位数字" in short.text
+        named = env.client.get("/queue", params={"street": "积玉桥街道"})
+        assert named.status_code == 200 and "共 2 条" in named.text and "积玉桥街道 和平社区" in named.text
+        assert '<datalist id="street-names"><option value="积玉桥街道">' in named.text
+        assert '<option value="杨园街道 和平社区">' in named.text
+        alert_page = env.client.get(env.page_url("a-home"))
+        assert "积玉桥街道 和平社区" in alert_page.text and DIVISION in alert_page.text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_administrator_loads_and_edits_names_inside_their_divisions(backend, tmp_path):
+    with env_on(backend, tmp_path) as env:
+        renamed = env.call("PUT", "/api/v1/divisions/420106002003", "admin", json={"name": "积玉桥社区"})
+        assert renamed.status_code == 200 and renamed.json() == {"code": "420106002003", "name": "积玉桥社区"}
+        assert_error_shape(env.call("PUT", "/api/v1/divisions/420111001001", "admin", json={"name": "别处"}), 403,
+                           "OUT_OF_SCOPE")
+        assert_error_shape(env.call("PUT", "/api/v1/divisions/420106002003", "bureau", json={"name": "x社区"}), 403)
+        assert_error_shape(env.call("PUT", "/api/v1/divisions/4201060020", "admin", json={"name": "x社区"}), 422,
+                           "BAD_DIVISION")
+        assert_error_shape(env.call("PUT", "/api/v1/divisions/420106002003", "admin", json={"name": "  "}), 422,
+                           "MISSING_NAME")
+        token = page_login(env, "admin")
+        page = env.client.get("/admin/divisions")
+        assert page.status_code == 200 and "积玉桥社区" in page.text
+        loaded = env.client.post("/admin/divisions/import", data={"csrf": token, "file": "420106002000,积玉桥街道\n"
+                                                                  "420106002004,新河社区"}, follow_redirects=True)
+        assert "已导入 2 个区划名称" in loaded.text and "积玉桥街道 新河社区" in loaded.text
+        outside = env.client.post("/admin/divisions/import", data={"csrf": token, "file": "420111001001,别处社区"})
+        assert outside.status_code == 422 and "不在您的辖区内" in outside.text
+        broken = env.client.post("/admin/divisions/import", data={"csrf": token, "file": "4201,半行"})
+        assert broken.status_code == 422 and "line 1" in broken.text
+        assert env.client.post("/admin/divisions", data={"code": "420106002003", "name": "x"}).status_code == 403
+        audit = env.call("GET", "/api/v1/audit", "auditor", params={"action": "division_named"}).json()["items"]
+        assert len(audit) == 2
+
+
+def test_division_file_is_checked_line_by_line():
+    from workbench.division_names import parse_file
+
+    assert parse_file("\ufeffcode,name\n# c\n420106002000，积玉桥街道\n420106002003\t和平社区\n") == [
+        ("420106002000", "积玉桥街道"), ("420106002003", "和平社区")]
+    for bad in ("42010600200,短", "420106002003", "020106002003,零开头", "420000000000,省级"):
+        with pytest.raises(ValueError, match="line 1"):
+            parse_file(bad)
+
+
+def test_the_demo_division_file_names_every_simulated_division():
+    from connectors.simulator import generate
+    from streams.demo import DEMO_DIVISIONS
+    from workbench.division_names import parse_file
+
+    names = dict(parse_file(DEMO_DIVISIONS.read_text(encoding="utf-8")))
+    world = generate(households=300, days=5)
+    codes = {record["division_code"] for record in world.registry}
+    assert codes and all(code in names for code in codes)
+    assert all(code[:9] + "000" in names for code in codes)
+    assert names["420106002000"] == "积玉桥街道"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_provisional_household_task_is_placed_and_then_seen_by_the_street(backend, tmp_path):
+    """A provisional household's alert carries the county (the ID's area): its task is the bureau's until placed
+    in a community; then it goes to that community's officer and the street sees it."""
+    household = "person:" + resident(777)
+    with env_on(backend, tmp_path) as env:
+        load_divisions(env)
+        env.ingest(make_alert(f"{household}/missed_coverage/1", household=household, division="420106000000"))
+        number = env.number(f"{household}/missed_coverage/1")
+        task = env.call("POST", f"/api/v1/alerts/{number}/confirm", "bureau").json()["task"]
+        assert task["status"] == "unassigned" and task["division_code"] == "420106000000"
+        assert env.call("GET", "/api/v1/tasks", "street").json()["total"] == 0
+        token = page_login(env, "bureau")
+        page = env.client.get(f"/tasks/{task['task_id']}")
+        assert 'id="place"' in page.text and "落实所在社区" in page.text and "积玉桥街道 和平社区" in page.text
+        wrong = env.client.post(f"/tasks/{task['task_id']}/place", data={"csrf": token, "community": "没有这个社区"})
+        assert wrong.status_code == 422 and "没有名为" in wrong.text
+        assert_error_shape(env.call("POST", f"/api/v1/tasks/{task['task_id']}/place", "street",
+                                    json={"community": DIVISION}), 404)
+        placed = env.client.post(f"/tasks/{task['task_id']}/place", data={"csrf": token, "community": "积玉桥街道 和平社区"},
+                                 follow_redirects=True)
+        assert placed.status_code == 200 and "已落实所在社区并分派" in placed.text
+        seen = env.call("GET", "/api/v1/tasks", "street").json()
+        assert seen["total"] == 1 and seen["items"][0]["assignee"] in {"officer_a", "officer_b"}
+        assert seen["items"][0]["division_name"] == "积玉桥街道 和平社区"
+        assert env.call("GET", f"/api/v1/alerts/{number}", "street").status_code == 200
+        assert env.call("GET", "/api/v1/tasks", "street_other").json()["total"] == 0
+        assert env.call("GET", f"/api/v1/alerts/{number}", "street_other").status_code == 404
+        again = env.call("POST", f"/api/v1/tasks/{task['task_id']}/place", "bureau", json={"community": NEIGHBOUR})
+        assert_error_shape(again, 409, "ALREADY_PLACED")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unassigned_task_says_why_and_what_to_do(backend, tmp_path):
+    """A community with no officer: the street sees the task 待分派 with the reason and the next step; once an
+    administrator opens an officer account there, the street assigns it on the same page."""
+    with env_on(backend, tmp_path) as env:
+        env.ingest(make_alert("lonely", division=NEIGHBOUR))
+        task = env.call("POST", env.alert_url("lonely", "confirm"), "street").json()["task"]
+        assert task["status"] == "unassigned"
+        token = page_login(env, "street")
+        page = env.client.get(f"/tasks/{task['task_id']}")
+        assert 'id="assign-blocked"' in page.text and "暂无可分派人员" in page.text and "开通民政专干" in page.text
+        created = env.call("POST", "/api/v1/users", "admin", json={
+            "username": "officer_n", "display_name": "新河专干", "role": "officer", "scopes": [NEIGHBOUR],
+            "password": "a-long-passphrase-9"})
+        assert created.status_code == 201, created.text
+        page = env.client.get(f"/tasks/{task['task_id']}")
+        assert 'id="assign-blocked"' not in page.text and 'value="officer_n"' in page.text
+        done = env.client.post(f"/tasks/{task['task_id']}/assign", data={"csrf": token, "assignee": "officer_n"},
+                               follow_redirects=True)
+        assert "任务已分派" in done.text and "新河专干" in done.text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_titles_phone_cards_and_should_exit_led_by_removal_score(backend, tmp_path):
+    with env_on(backend, tmp_path) as env:
+        env.ingest(make_alert("filed", kind="filed_relative_check"),
+                   dict(make_alert("exit-low", kind="should_exit", level=3, score=95.0), removal_score=60.0),
+                   dict(make_alert("exit-high", kind="should_exit", level=3, score=9.6), removal_score=85.4))
+        env.call("POST", env.alert_url("filed", "confirm"), "bureau")
+        page_login(env, "verifier")
+        task_page = env.client.get("/tasks/1")
+        assert "备案核查核查" not in task_page.text and "备案核查</h1>" in task_page.text
+        cards = env.client.get("/tasks")
+        assert 'data-label="户编号"' in cards.text and 'data-label="办结期限"' in cards.text
+        # the queue: 应退 sorted by the removal score, which leads the alert page
+        items = env.call("GET", "/api/v1/alerts", "bureau", params={"kind": "should_exit"}).json()["items"]
+        assert [i["removal_score"] for i in items] == [85.4, 60.0]
+        assert items[0]["lead_label"] == "退出指数" and items[0]["lead_score"] == 85.4
+        page_login(env, "bureau")
+        alert_page = env.client.get(env.page_url("exit-high")).text
+        assert re.search(r'<dt>退出指数</dt><dd class="score" id="lead-score">85.4</dd>', alert_page)
+
+
+def test_phone_css_turns_the_task_table_into_labelled_full_width_cards():
+    from pathlib import Path
+
+    import workbench
+
+    css = (Path(workbench.__file__).parent / "static" / "style.css").read_text(encoding="utf-8")
+    assert ".tasklist tbody" in css and "attr(data-label)" in css
