@@ -102,6 +102,16 @@ def test_alert_endpoints(matrix, user, place):
         assert not leaks(listing.text)
     else:
         assert listing.status_code == 403
+    # the household file and the search by resident ID: the same scope as the alert
+    file = env.call("GET", env.alert_url(alert['alert_id'], "household"), user)
+    assert file.status_code == (200 if readable else 404 if hidden else 403), file.text
+    assert not leaks(file.text)
+    found = env.call("POST", "/api/v1/households/search", user, json={"q": rid})
+    if role in READ_ALERT:
+        assert found.status_code == 200 and len(found.json()["items"]) == (1 if readable else 0), found.text
+    else:
+        assert found.status_code == 403
+    assert not leaks(found.text)
     # confirm
     conf = alerts[("confirm", user, place)][0]
     res = env.call("POST", env.alert_url(conf['alert_id'], "confirm"), user)
@@ -209,6 +219,7 @@ PAGE_ROLES = {
     "/admin/users": {"admin"},
     "/admin/calendar": {"admin"},
     "/admin/divisions": {"admin"},
+    "/households": {"bureau", "street", "officer", "verifier", "auditor"},
 }
 
 

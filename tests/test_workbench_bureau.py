@@ -251,3 +251,52 @@ def test_phone_css_turns_the_task_table_into_labelled_full_width_cards():
 
     css = (Path(workbench.__file__).parent / "static" / "style.css").read_text(encoding="utf-8")
     assert ".tasklist tbody" in css and "attr(data-label)" in css
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_household_file_and_search(backend, tmp_path):
+    """The household file: its alerts, the departments' events described (not bare ids), decisions, tasks and
+    visits in time order; search by household id, or by resident ID (POST only, audited masked); nothing outside
+    the divisions."""
+    rid = resident(612)
+    household = "person:" + rid
+    with env_on(backend, tmp_path) as env:
+        load_divisions(env)
+        env.ingest(make_alert(f"{household}/missed_coverage/1", household=household),
+                   make_alert(f"{household}/missed_assistance/1", household=household, kind="missed_assistance", level=2),
+                   make_alert("hh-roster/should_exit/1", household="hh-roster", kind="should_exit"),
+                   make_alert("far-away", household="hh-far", division=OTHER_STREET))
+        first = env.number(f"{household}/missed_coverage/1")
+        task = env.call("POST", f"/api/v1/alerts/{first}/confirm", "bureau").json()["task"]
+        env.call("POST", f"/api/v1/tasks/{task['task_id']}/visit", task["assignee"], json={
+            "method": "home_visit", "finding": "户主住院，家庭收入低", "result": "confirmed", "contact_phone": "13812345678"})
+        file = env.call("GET", f"/api/v1/alerts/{first}/household", "street").json()
+        assert file["household_id"] == "person:420106********" + rid[-4:] and len(file["alerts"]) == 2
+        assert file["contact_phone"] == "138****5678" and rid not in str(file) and "13812345678" not in str(file)
+        events = [c for c in file["chronology"] if c["what"] == "event"]
+        assert events and events[0]["department"] == "医保部门" and events[0]["text"].startswith("医保部门报送：")
+        whats = [c["what"] for c in file["chronology"]]
+        assert whats.index("event") < whats.index("task") < whats.index("visit")
+        assert [t["visit"]["result_label"] for t in file["tasks"]] == ["核实属实"]
+        # search: a household id, a resident ID (audited, masked), nothing of other divisions
+        assert env.call("POST", "/api/v1/households/search", "bureau", json={"q": "hh-roster"}).json()["items"][0]["alerts"] == 1
+        hits = env.call("POST", "/api/v1/households/search", "street", json={"q": rid}).json()["items"]
+        assert len(hits) == 1 and hits[0]["alerts"] == 2 and rid not in str(hits)
+        assert env.call("POST", "/api/v1/households/search", "street", json={"q": "hh-far"}).json()["items"] == []
+        assert env.call("POST", "/api/v1/households/search", "street_other", json={"q": rid}).json()["items"] == []
+        assert_error_shape(env.call("POST", "/api/v1/households/search", "street", json={"q": rid[:17] + "0"
+                                    if rid[-1] != "0" else rid[:17] + "1"}), 422, "BAD_RESIDENT_ID", "q")
+        assert_error_shape(env.call("POST", "/api/v1/households/search", "admin", json={"q": "hh-roster"}), 403)
+        assert env.call("GET", f"/api/v1/alerts/{first}/household", "street_other").status_code == 404
+        searches = env.call("GET", "/api/v1/audit", "auditor", params={"action": "household_search"}).json()["items"]
+        assert len(searches) == 2 and all(s["target_id"] == rid[:6] + "********" + rid[-4:] for s in searches)
+        # the pages: search by POST lands on the file; the officer reads it from the task
+        token = page_login(env, "street")
+        landed = env.client.post("/households", data={"csrf": token, "q": rid}, follow_redirects=True)
+        assert landed.status_code == 200 and 'id="chronology"' in landed.text and rid not in landed.text
+        assert "积玉桥街道 和平社区" in landed.text and "医保部门报送" in landed.text
+        assert env.client.post("/households", data={"csrf": token, "q": "ab"}).status_code == 422
+        assert env.client.post("/households", data={"q": rid}).status_code == 403  # no CSRF token
+        page_login(env, task["assignee"])
+        assert env.client.get(f"/alerts/{first}/household").status_code == 200
+        assert env.client.get(f"/alerts/{env.number('far-away')}/household").status_code == 404

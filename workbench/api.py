@@ -18,6 +18,7 @@ from workbench import (
     division_names,
     divisions,
     exports,
+    households,
     labels,
     queue,
     reveal,
@@ -438,3 +439,20 @@ def put_division(code: Annotated[str, Path(max_length=12)], body: DivisionNameRe
     row = division_names.set_name(db, actor, code, body.name, workbench(request).now(), client_of(request))
     db.commit()
     return {"code": row.code, "name": row.name}
+
+
+class HouseholdSearch(BaseModel):
+    q: ShortText = Field(description="户编号，或成员的 18 位身份证号（按身份证号查询记入审计）")
+
+
+@router.post("/households/search", summary="查询户档案：户编号或身份证号（后者记入审计）")
+def household_search(body: HouseholdSearch, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    hits = households.search(db, actor, body.q, workbench(request).now(), client_of(request))
+    db.commit()
+    return {"items": hits}
+
+
+@router.get("/alerts/{number}/household", summary="户档案：该户的预警、部门数据、研判、任务、走访，按时间排列")
+def household(number: AlertNo, actor: ActorDep, db: DbDep) -> dict:
+    alert = queue.get_alert(db, actor, number)
+    return households.household_file(db, actor, number, division_names.names_for(db, [alert.division_code]))

@@ -80,6 +80,7 @@ AUDIT_ACTIONS = {
     "access_refused": "越权访问被拒",
     "division_named": "修改区划名称",
     "task_placed": "落实所在社区",
+    "household_search": "按身份证号查询户档案",
 }
 
 

@@ -23,6 +23,7 @@ from workbench import (
     division_names,
     divisions,
     exports,
+    households,
     labels,
     queue,
     reveal,
@@ -50,6 +51,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NAV = (
     ("queue.read", "/queue", "预警队列"),
     ("task.read", "/tasks", "核查任务"),
+    ("alert.read", "/households", "户档案"),
     ("stats.read", "/stats", "统计分析"),
     ("audit.read", "/audit", "审计日志"),
     ("users.manage", "/admin/users", "用户管理"),
@@ -587,3 +589,40 @@ def divisions_import(request: Request, db: DbDep, csrf: Annotated[str, Form()] =
     db.commit()
     _flash(request, f"已导入 {count} 个区划名称")
     return _back("/admin/divisions")
+
+
+# --- the household file (户档案) -----------------------------------------------------------------
+
+
+@router.get("/households", response_class=HTMLResponse)
+def households_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "alert.read"):
+        raise Forbidden("您的角色不能查阅户档案", "ROLE_FORBIDDEN")
+    return _render(request, "households.html", user, hits=None)
+
+
+@router.post("/households", response_class=HTMLResponse)
+def households_search(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                      q: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Search by POST, so a resident ID never stands in an address, a history or an access log."""
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    try:
+        hits = households.search(db, actor, q, workbench(request).now(), client_of(request))
+    except Invalid as exc:
+        db.rollback()
+        return _render(request, "households.html", user, status_code=422, hits=None, form_error=exc.message)
+    db.commit()
+    if len(hits) == 1:
+        return _back(f"/alerts/{hits[0]['number']}/household")
+    return _render(request, "households.html", user, hits=hits)
+
+
+@router.get("/alerts/{number}/household", response_class=HTMLResponse)
+def household_page(number: int, request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    alert = queue.get_alert(db, actor, number)
+    names = division_names.names_for(db, [alert.division_code])
+    file = households.household_file(db, actor, number, names)
+    return _render(request, "household.html", user, file=file, place=division_names.label(names, alert.division_code))
