@@ -300,3 +300,134 @@ def test_household_file_and_search(backend, tmp_path):
         page_login(env, task["assignee"])
         assert env.client.get(f"/alerts/{first}/household").status_code == 200
         assert env.client.get(f"/alerts/{env.number('far-away')}/household").status_code == 404
+
+
+def pdf_text(content: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    assert content.startswith(b"%PDF-")
+    return "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages).replace(" ", "").replace("\n", "")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_review_send_back_then_approve_and_the_letter(backend, tmp_path):
+    """复核: the officer's finding waits for the street; sent back with a reason, recorded again, approved; only then
+    the outcome is queued, and the 书面告知书 PDF carries the masked household id, the reasons and how to object."""
+    from sqlalchemy import func, select
+
+    from workbench.tables import OutboxOutcome
+
+    rid = resident(455)
+    household = "person:" + rid
+    with env_on(backend, tmp_path) as env:
+        load_divisions(env)
+        env.ingest(make_alert(f"{household}/missed_coverage/1", household=household))
+        number = env.number(f"{household}/missed_coverage/1")
+        task = env.call("POST", f"/api/v1/alerts/{number}/confirm", "bureau").json()["task"]
+        tid, officer = task["task_id"], task["assignee"]
+
+        def outbox() -> int:
+            with env.wb.sessions() as session:
+                return session.scalar(select(func.count()).select_from(OutboxOutcome)
+                                      .where(OutboxOutcome.alert_id == f"{household}/missed_coverage/1"))
+
+        first = env.call("POST", f"/api/v1/tasks/{tid}/visit", officer, json={
+            "method": "home_visit", "finding": "户主在外务工", "result": "refuted", "reason": "家里有收入"})
+        assert first.status_code == 200 and first.json()["visit"]["review_status"] == "pending"
+        assert outbox() == 0 and env.call("GET", f"/api/v1/tasks/{tid}", "street").json()["status"] == "review"
+        assert_error_shape(env.call("POST", f"/api/v1/tasks/{tid}/visit", officer, json={
+            "method": "home_visit", "finding": "再次登记", "result": "confirmed"}), 409)
+        # who may review: the street and the bureau of the division, not the officer, the auditor or another street
+        for who, status in (("officer_a" if officer == "officer_a" else "officer_b", 403), ("auditor", 403),
+                            ("street_other", 404)):
+            assert env.call("POST", f"/api/v1/tasks/{tid}/review", who, json={"decision": "approve"}).status_code == status
+        assert_error_shape(env.call("POST", f"/api/v1/tasks/{tid}/review", "street", json={"decision": "return"}), 422,
+                           "MISSING_REASON", "note")
+        # the street sends it back on the page, with its reason
+        token = page_login(env, "street")
+        page = env.client.get(f"/tasks/{tid}")
+        assert 'id="review"' in page.text and "待街道复核" in page.text
+        back = env.client.post(f"/tasks/{tid}/review", data={"csrf": token, "decision": "return",
+                                                             "note": "理由过简，请写明收入来源和金额"}, follow_redirects=True)
+        assert "已退回专干重新核查" in back.text and "理由过简" in back.text
+        assert env.call("GET", f"/api/v1/tasks/{tid}", "street").json()["status"] == "assigned" and outbox() == 0
+        # the officer sees why, and records again (refuted, with a category)
+        page_login(env, officer)
+        assert "复核退回记录" in env.client.get(f"/tasks/{tid}").text
+        assert_error_shape(env.call("POST", f"/api/v1/tasks/{tid}/visit", officer, json={
+            "method": "home_visit", "finding": "x" * 5, "result": "refuted", "reason": "y" * 5, "category": "nope"}), 422)
+        again = env.call("POST", f"/api/v1/tasks/{tid}/visit", officer, json={
+            "method": "home_visit", "finding": "户主在外务工，月工资 4,500 元，有劳动合同",
+            "result": "refuted", "reason": "户主务工月收入 4,500 元，家庭人均收入高于本市低保标准",
+            "category": "income_above_standard", "contact_phone": "13912340000"})
+        assert again.status_code == 200, again.text
+        # no letter before the review
+        assert_error_shape(env.call("GET", f"/api/v1/tasks/{tid}/letter.pdf", "street"), 409, "NOT_DECIDED")
+        approved = env.call("POST", f"/api/v1/tasks/{tid}/review", "street", json={"decision": "approve", "note": "同意"})
+        assert approved.status_code == 200 and approved.json()["status"] == "done", approved.text
+        assert [r["decision"] for r in approved.json()["reviews"]] == ["returned", "approved"]
+        assert outbox() == 1
+        assert env.call("GET", f"/api/v1/alerts/{number}", "bureau").json()["status"] == "closed"
+        assert_error_shape(env.call("POST", f"/api/v1/tasks/{tid}/review", "street", json={"decision": "approve"}), 409,
+                           "NOTHING_TO_REVIEW")
+        # the letter: masked household id, category, reasons, the policy article, how to object
+        letter = env.call("GET", f"/api/v1/tasks/{tid}/letter.pdf", "street")
+        assert letter.status_code == 200 and letter.headers["content-type"] == "application/pdf"
+        text = pdf_text(letter.content)
+        assert "书面告知书" in text and f"person:420106********{rid[-4:]}" in text and rid not in text
+        assert "家庭收入高于当地低保标准" in text and "户主务工月收入4,500元" in text
+        assert "《社会救助暂行办法》第十一条" in text and "行政复议" in text and "60日内" in text
+        assert "积玉桥街道办事处" in text and "武昌区人民政府" in text
+        assert env.call("GET", f"/api/v1/tasks/{tid}/letter.pdf", "auditor").status_code == 403
+        assert env.call("GET", f"/api/v1/tasks/{tid}/letter.pdf", "street_other").status_code == 404
+        page_login(env, "street")
+        page = env.client.get(f"/tasks/{tid}")
+        assert 'id="letter"' in page.text and "复核通过" in page.text
+        assert env.client.get(f"/tasks/{tid}/letter.pdf").content.startswith(b"%PDF-")
+        audit = env.call("GET", "/api/v1/audit", "auditor").json()["items"]
+        actions = [e["action"] for e in audit]
+        assert actions.count("visit_returned") == 1 and actions.count("visit_approved") == 1
+        assert actions.count("letter_printed") == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dismissal_and_exit_letters(backend, tmp_path):
+    with env_on(backend, tmp_path) as env:
+        env.ingest(make_alert("dismiss-me"), make_alert("exit-me", kind="should_exit", household="hh-exit"),
+                   make_alert("cover-me", household="hh-cover"))
+        dismissed = env.call("POST", env.alert_url("dismiss-me", "dismiss"), "street",
+                             json={"reason": "该户已于上月纳入特困供养", "category": "already_covered"})
+        assert dismissed.status_code == 200, dismissed.text
+        assert_error_shape(env.call("POST", env.alert_url("cover-me", "dismiss"), "street",
+                                    json={"reason": "理由理由", "category": "bogus"}), 422, "INVALID", "category")
+        text = pdf_text(env.call("GET", env.alert_url("dismiss-me", "letter.pdf"), "street").content)
+        assert "已纳入相应救助保障" in text and "该户已于上月纳入特困供养" in text and "hh-dismiss-me" in text
+        assert "区（县）" in text  # no division table loaded: the letter still reads, without names
+        assert_error_shape(env.call("GET", env.alert_url("cover-me", "letter.pdf"), "street"), 409, "NOT_DISMISSED")
+        # an exit confirmed on the visit and approved: a letter of stopping assistance
+        for alert_id in ("exit-me", "cover-me"):
+            task = env.call("POST", env.alert_url(alert_id, "confirm"), "bureau").json()["task"]
+            env.call("POST", f"/api/v1/tasks/{task['task_id']}/visit", task["assignee"], json={
+                "method": "letter_evidence", "finding": "不动产登记显示新购住房一套，家庭财产超过规定", "result": "confirmed"})
+            env.call("POST", f"/api/v1/tasks/{task['task_id']}/review", "bureau", json={"decision": "approve"})
+            letter = env.call("GET", f"/api/v1/tasks/{task['task_id']}/letter.pdf", task["assignee"])
+            if alert_id == "exit-me":
+                text = pdf_text(letter.content)
+                assert "停止保障" in text and "不动产登记显示新购住房一套" in text and "第十三条" in text
+            else:  # a confirmed 漏保 is covered: no notice of refusal
+                assert_error_shape(letter, 409, "NO_LETTER")
+
+
+def test_notice_text_is_pure_and_refuses_what_takes_no_letter():
+    from datetime import date
+
+    from workbench.letters import notice_facts
+
+    notice = notice_facts(number="1", household_masked="hh-1", place="某社区", kind="gradual_exit", outcome="confirmed",
+                          reasons="收入超过标准", category=None, office=None, district="武昌区", day=date(2026, 11, 26))
+    assert "6 个月渐退期" in notice.decision and "武昌区人民政府" in notice.objection
+    with pytest.raises(ValueError):
+        notice_facts(number="1", household_masked="hh-1", place="", kind="missed_coverage", outcome="confirmed",
+                     reasons="", category=None, office=None, district=None, day=date(2026, 11, 26))

@@ -20,6 +20,7 @@ from workbench import (
     exports,
     households,
     labels,
+    letters,
     queue,
     reveal,
     stats,
@@ -44,6 +45,9 @@ TaskId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 DivisionCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{11}$")]
 
 
+ReasonCategory = Literal[tuple(labels.REASON_CATEGORIES)]  # type: ignore[valid-type]
+
+
 class TokenRequest(BaseModel):
     username: ShortText
     password: ShortText
@@ -51,6 +55,7 @@ class TokenRequest(BaseModel):
 
 class DismissRequest(BaseModel):
     reason: Text | None = Field(None, description="书面告知理由（必填，至少 4 个字）")
+    category: ReasonCategory | None = Field(None, description="理由类别")
 
 
 class MergeRequest(BaseModel):
@@ -72,6 +77,7 @@ class VisitRequest(BaseModel):
     finding: Text = Field(description="核查情况")
     result: Literal["confirmed", "refuted"] = Field(description="核实属实 confirmed / 核实不属实 refuted")
     reason: Text | None = Field(None, description="不属实时的书面告知理由")
+    category: ReasonCategory | None = Field(None, description="不属实时的理由类别")
     new_coverage: Literal["none", "dibao", "tekun", "edge"] | None = None
     contact_phone: ShortText | None = None
     bank_card: ShortText | None = None
@@ -201,7 +207,7 @@ def confirm(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> di
 @router.post("/alerts/{number}/dismiss", summary="研判排除（须书面理由）")
 def dismiss(number: AlertNo, body: DismissRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
     wb = workbench(request)
-    alert = triage.dismiss(db, actor, number, body.reason, wb.now(), client_of(request))
+    alert = triage.dismiss(db, actor, number, body.reason, wb.now(), client_of(request), category=body.category)
     db.commit()
     wb.committed()
     wb.metrics.decisions.labels("dismissed").inc()
@@ -237,7 +243,7 @@ def _task_views(db: Session, rows: list[Task], today: date) -> list[dict]:
     return [views.task_view(t, alerts[t.alert_id], today, visits.get(t.id), names.get(t.assignee), places) for t in rows]
 
 
-TaskStatusQ = Annotated[Literal["unassigned", "assigned", "done"] | None, Query()]
+TaskStatusQ = Annotated[Literal["unassigned", "assigned", "review", "done"] | None, Query()]
 
 
 @router.get("/tasks", summary="核查任务（逾期标出）")
@@ -284,12 +290,13 @@ def extend(task_id: TaskId, body: ExtendRequest, actor: ActorDep, db: DbDep, req
     return _task_views(db, [task], today_cst(wb.now()))[0]
 
 
-@router.post("/tasks/{task_id}/visit", summary="登记走访结果（结果发送至 hardship.outcomes）")
+@router.post("/tasks/{task_id}/visit", summary="登记走访结果（街道复核通过后发送至 hardship.outcomes）")
 def visit(task_id: TaskId, body: VisitRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
     wb = workbench(request)
     record = tasks.record_visit(db, actor, task_id, method=body.method, finding=body.finding, result=body.result,
                                 now=wb.now(), reason=body.reason, new_coverage=body.new_coverage,
-                                contact_phone=body.contact_phone, bank_card=body.bank_card, client=client_of(request))
+                                contact_phone=body.contact_phone, bank_card=body.bank_card, client=client_of(request),
+                                category=body.category)
     db.commit()
     wb.committed()
     wb.metrics.decisions.labels(f"visit_{body.result}").inc()
@@ -456,3 +463,37 @@ def household_search(body: HouseholdSearch, actor: ActorDep, db: DbDep, request:
 def household(number: AlertNo, actor: ActorDep, db: DbDep) -> dict:
     alert = queue.get_alert(db, actor, number)
     return households.household_file(db, actor, number, division_names.names_for(db, [alert.division_code]))
+
+
+class ReviewRequest(BaseModel):
+    decision: Literal["approve", "return"] = Field(description="approve 复核通过（发送结果）/ return 退回专干")
+    note: Text | None = Field(None, description="复核意见；退回时必填（至少 4 个字）")
+
+
+@router.post("/tasks/{task_id}/review", summary="街道复核走访结果：通过（结果上报）或退回")
+def review_task(task_id: TaskId, body: ReviewRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    task = tasks.review(db, actor, task_id, body.decision, wb.now(), body.note, client_of(request))
+    db.commit()
+    wb.committed()
+    return _task_views(db, [task], today_cst(wb.now()))[0] | {
+        "reviews": [views.review_view(r) for r in tasks.reviews_of(db, task.id)]}
+
+
+PDF = "application/pdf"
+
+
+@router.get("/tasks/{task_id}/letter.pdf", summary="书面告知书（核实不属实或退出保障；PDF，记入审计）",
+            responses={200: {"content": {PDF: {}}}})
+def task_letter(task_id: TaskId, actor: ActorDep, db: DbDep, request: Request) -> Response:
+    content, name = letters.for_task(db, actor, task_id, workbench(request).now(), client_of(request))
+    db.commit()
+    return Response(content, media_type=PDF, headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get("/alerts/{number}/letter.pdf", summary="研判排除的书面告知书（PDF，记入审计）",
+            responses={200: {"content": {PDF: {}}}})
+def alert_letter(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> Response:
+    content, name = letters.for_alert(db, actor, number, workbench(request).now(), client_of(request))
+    db.commit()
+    return Response(content, media_type=PDF, headers={"Content-Disposition": f'inline; filename="{name}"'})

@@ -25,6 +25,7 @@ from workbench import (
     exports,
     households,
     labels,
+    letters,
     queue,
     reveal,
     security,
@@ -251,7 +252,8 @@ def _alert_context(db: Session, actor: Actor, alert: Alert) -> dict:
                                                                 recusal_staff_ids=alert.recusal_staff_ids),
             "may_reveal": access.can(actor, "personal.reveal", alert.division_code, kind=alert.kind,
                                      recusal_staff_ids=alert.recusal_staff_ids) and view["household_provisional"],
-            "recused": access.recused(actor, alert.recusal_staff_ids)}
+            "recused": access.recused(actor, alert.recusal_staff_ids),
+            "may_letter": access.can(actor, "letter.print", alert.division_code, kind=alert.kind)}
 
 
 @router.get("/alerts/{number}", response_class=HTMLResponse)
@@ -277,12 +279,12 @@ def alert_confirm(number: int, request: Request, db: DbDep, csrf: Annotated[str,
 
 @router.post("/alerts/{number}/dismiss")
 def alert_dismiss(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
-                  reason: Annotated[str, Form(max_length=4000)] = "") -> Response:
+                  reason: Annotated[str, Form(max_length=4000)] = "", category: Annotated[str, Form(max_length=32)] = "") -> Response:
     _check_csrf(request, csrf)
     actor, user = _actor(request, db)
     wb = workbench(request)
     try:
-        triage.dismiss(db, actor, number, reason, wb.now(), client_of(request))
+        triage.dismiss(db, actor, number, reason, wb.now(), client_of(request), category=category or None)
     except Invalid as exc:
         db.rollback()
         alert = queue.get_alert(db, actor, number)
@@ -369,7 +371,13 @@ def _task_context(db: Session, actor: Actor, task: Task, alert: Alert, today: da
             and access.can(actor, "task.extend", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
             "may_reveal": access.can(actor, "personal.reveal", task.division_code, kind=task.kind,
                                      recusal_staff_ids=alert.recusal_staff_ids)
-            and (view["visit"] is not None or view["household_id"].startswith("person:"))}
+            and (view["visit"] is not None or view["household_id"].startswith("person:")),
+            "may_review": task.status == "review" and access.can(actor, "task.review", task.division_code, kind=task.kind,
+                                                                  recusal_staff_ids=alert.recusal_staff_ids),
+            "reviews": [views.review_view(r) for r in tasks.reviews_of(db, task.id)],
+            "has_letter": task.status == "done" and view["visit"] is not None
+            and (view["visit"]["result"] == "refuted" or task.kind in letters.EXIT_KINDS)
+            and access.can(actor, "letter.print", task.division_code, kind=task.kind)}
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
@@ -384,25 +392,25 @@ def task_visit(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, F
                method: Annotated[str, Form()] = "", finding: Annotated[str, Form(max_length=4000)] = "",
                result: Annotated[str, Form()] = "", reason: Annotated[str, Form(max_length=4000)] = "",
                new_coverage: Annotated[str, Form()] = "", contact_phone: Annotated[str, Form(max_length=32)] = "",
-               bank_card: Annotated[str, Form(max_length=32)] = "") -> Response:
+               bank_card: Annotated[str, Form(max_length=32)] = "", category: Annotated[str, Form(max_length=32)] = "") -> Response:
     _check_csrf(request, csrf)
     actor, user = _actor(request, db)
     wb = workbench(request)
     try:
         tasks.record_visit(db, actor, task_id, method=method, finding=finding, result=result, now=wb.now(),
                            reason=reason, new_coverage=new_coverage or None, contact_phone=contact_phone,
-                           bank_card=bank_card, client=client_of(request))
+                           bank_card=bank_card, client=client_of(request), category=category or None)
     except Invalid as exc:
         db.rollback()
         task, alert = tasks.get_task(db, actor, task_id)
         return _render(request, "task.html", user, status_code=422, form_error=exc.message,
                        form={"method": method, "finding": finding, "result": result, "reason": reason,
-                             "contact_phone": contact_phone, "bank_card": bank_card},
+                             "contact_phone": contact_phone, "bank_card": bank_card, "category": category},
                        **_task_context(db, actor, task, alert, today_cst(wb.now())))
     db.commit()
     wb.committed()
     wb.metrics.decisions.labels(f"visit_{result}").inc()
-    _flash(request, "走访结果已登记并上报")
+    _flash(request, "走访结果已登记，待街道复核后上报")
     return _back(f"/tasks/{task_id}")
 
 
@@ -427,6 +435,41 @@ def task_place(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, F
     db.commit()
     _flash(request, "已落实所在社区" + ("并分派" if task.assignee else "；该社区暂无民政专干账号，请联系系统管理员开通"))
     return _back(f"/tasks/{task_id}")
+
+
+@router.post("/tasks/{task_id}/review")
+def task_review(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                decision: Annotated[str, Form(max_length=16)] = "", note: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    try:
+        tasks.review(db, actor, task_id, decision, wb.now(), note, client_of(request))
+    except Invalid as exc:
+        db.rollback()
+        task, alert = tasks.get_task(db, actor, task_id)
+        return _render(request, "task.html", user, status_code=422, review_error=exc.message, note=note,
+                       **_task_context(db, actor, task, alert, today_cst(wb.now())))
+    db.commit()
+    wb.committed()
+    _flash(request, "复核通过，结果已上报" if decision == "approve" else "已退回专干重新核查")
+    return _back(f"/tasks/{task_id}")
+
+
+@router.get("/tasks/{task_id}/letter.pdf")
+def task_letter(task_id: int, request: Request, db: DbDep) -> Response:
+    actor, _ = _actor(request, db)
+    content, name = letters.for_task(db, actor, task_id, workbench(request).now(), client_of(request))
+    db.commit()
+    return Response(content, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get("/alerts/{number}/letter.pdf")
+def alert_letter(number: int, request: Request, db: DbDep) -> Response:
+    actor, _ = _actor(request, db)
+    content, name = letters.for_alert(db, actor, number, workbench(request).now(), client_of(request))
+    db.commit()
+    return Response(content, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.post("/tasks/{task_id}/extend")

@@ -7,7 +7,7 @@ from datetime import date
 from workbench import divisions, labels
 from workbench.division_names import label as division_label
 from workbench.masking import is_provisional, mask_bank_card, mask_household_id, mask_phone, mask_text
-from workbench.tables import Alert, AuditEntry, Decision, Task, TimelineEntry, User, Visit
+from workbench.tables import Alert, AuditEntry, Decision, Review, Task, TimelineEntry, User, Visit
 from workbench.timeutil import iso_cst
 
 
@@ -98,7 +98,25 @@ def visit_view(visit: Visit) -> dict:
         "recorded_by": visit.recorded_by,
         "recorded_at": iso_cst(visit.recorded_at),
         "outcome_id": visit.outcome_id,
+        "review_status": visit.review_status,
+        "review_status_label": {"pending": "待街道复核", "approved": "复核通过"}.get(visit.review_status,
+                                                                               visit.review_status),
+        "reviewed_by": visit.reviewed_by,
+        "reviewed_at": iso_cst(visit.reviewed_at),
+        "reason_category": visit.reason_category,
+        "reason_category_label": labels.REASON_CATEGORIES.get(visit.reason_category) if visit.reason_category else None,
     }
+
+
+def review_view(review: Review) -> dict:
+    """A review (复核) of a visit record; the record as it was reviewed, its free text masked."""
+    record = review.visit or {}
+    return {"decision": review.decision, "decision_label": labels.REVIEW_DECISIONS.get(review.decision, review.decision),
+            "note": mask_text(review.note), "reviewed_by": review.reviewed_by, "reviewed_at": iso_cst(review.reviewed_at),
+            "visit": {"method_label": labels.VISIT_METHODS.get(record.get("method"), record.get("method")),
+                      "result_label": labels.VISIT_RESULTS.get(record.get("result"), record.get("result")),
+                      "finding": mask_text(record.get("finding")), "reason": mask_text(record.get("reason")),
+                      "recorded_by": record.get("recorded_by")}}
 
 
 def timeline_view(entries: list[TimelineEntry], alert: Alert) -> list[dict]:
@@ -116,6 +134,9 @@ def timeline_view(entries: list[TimelineEntry], alert: Alert) -> list[dict]:
 def decision_view(decision: Decision) -> dict:
     return {"decision": decision.decision, "decision_label": labels.DECISIONS.get(decision.decision, decision.decision),
             "reason": mask_text(decision.reason), "merged_into": mask_text(decision.merged_into),
+            "reason_category": decision.reason_category,
+            "reason_category_label": labels.REASON_CATEGORIES.get(decision.reason_category)
+            if decision.reason_category else None,
             "decided_by": decision.decided_by, "decided_at": iso_cst(decision.decided_at)}
 
 
