@@ -114,6 +114,7 @@ def test_queue_filters_by_name_and_refuses_what_it_cannot_read(backend, tmp_path
         named = env.client.get("/queue", params={"street": "积玉桥街道"})
         assert named.status_code == 200 and "共 2 条" in named.text and "积玉桥街道 和平社区" in named.text
         assert '<datalist id="street-names"><option value="积玉桥街道">' in named.text
+        assert "区民政局社会救助科 · 武昌区" in named.text  # the header names the user's division too
         assert '<option value="杨园街道 和平社区">' in named.text
         alert_page = env.client.get(env.page_url("a-home"))
         assert "积玉桥街道 和平社区" in alert_page.text and DIVISION in alert_page.text

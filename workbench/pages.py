@@ -99,9 +99,20 @@ def _render(request: Request, name: str, user: User | None, status_code: int = 2
     actor = users.actor_of(user) if user else None
     nav = [(href, text) for action, href, text in NAV if actor and access.allowed(actor.role, action)]
     flash = request.session.pop("flash", None)
+    scope_names = _scope_names(user)
     return templates.TemplateResponse(request, name, {"user": user, "actor": actor, "nav": nav, "csrf": _csrf(request),
-                                                      "flash": flash, "path": request.url.path, **context},
+                                                      "flash": flash, "path": request.url.path,
+                                                      "scope_names": scope_names, **context},
                                       status_code=status_code)
+
+
+def _scope_names(user: User | None) -> list[str]:
+    """The user's divisions by name where the division table has one (the header shows them, not bare codes)."""
+    if user is None:
+        return []
+    db = Session.object_session(user)
+    names = division_names.names_for(db, user.scopes) if db is not None else {}
+    return [division_names.label(names, code) or code for code in user.scopes]
 
 
 def _flash(request: Request, text: str, kind: str = "ok") -> None:
