@@ -205,6 +205,8 @@ def test_an_alert_does_not_move_to_another_county_under_an_open_task(tmp_path):
         visit = env.call("POST", f"/api/v1/tasks/{task['task_id']}/visit", "officer_a", json={
             "method": "home_visit", "finding": "入户核实，情况属实", "result": "confirmed"})
         assert visit.status_code == 200, visit.text
+        assert env.call("POST", f"/api/v1/tasks/{task['task_id']}/review", "street",
+                        json={"decision": "approve"}).status_code == 200  # 复核 (issue 14) completes the task
         env.ingest(moved)  # the task is done: the household may move on
         assert env.call("GET", env.alert_url("move-1"), "bureau_far").status_code == 200
 
