@@ -175,8 +175,13 @@ def test_task_endpoints(matrix, user, place):
 def test_reports_audit_and_admin(matrix, user):
     env, _, _ = matrix
     role = ROLE[user]
-    for path in ("/api/v1/stats", "/api/v1/exports/queue.xlsx", "/api/v1/exports/tasks.xlsx"):
+    for path in ("/api/v1/stats", "/api/v1/stats/places", "/api/v1/exports/queue.xlsx", "/api/v1/exports/tasks.xlsx"):
         assert env.call("GET", path, user).status_code == (200 if role in {"bureau", "street", "auditor"} else 403)
+    places = env.call("GET", "/api/v1/stats/places", user)
+    if places.status_code == 200:
+        assert {r["key"] for r in places.json()["communities"]} <= {DIVISIONS[p] for p in COVERS[user]}
+    digest = env.call("GET", "/api/v1/digest", user)
+    assert digest.status_code == (403 if role == "admin" else 200) and not leaks(digest.text)
     audit = env.call("GET", "/api/v1/audit", user)
     assert audit.status_code == (200 if role == "auditor" else 403)
     if role == "auditor":
@@ -220,6 +225,7 @@ PAGE_ROLES = {
     "/admin/calendar": {"admin"},
     "/admin/divisions": {"admin"},
     "/households": {"bureau", "street", "officer", "verifier", "auditor"},
+    "/digest": {"bureau", "street", "officer", "verifier", "auditor"},
 }
 
 

@@ -432,3 +432,69 @@ def test_notice_text_is_pure_and_refuses_what_takes_no_letter():
     with pytest.raises(ValueError):
         notice_facts(number="1", household_masked="hh-1", place="", kind="missed_coverage", outcome="confirmed",
                      reasons="", category=None, office=None, district=None, day=date(2026, 11, 26))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_deadlines_digest_and_statistics_by_place_and_month(backend, tmp_path):
+    """Due-soon and overdue tasks highlighted and counted per street; the daily digest per user; statistics per street,
+    community and month with the precision shown beside its count."""
+    from datetime import timedelta
+
+    with env_on(backend, tmp_path) as env:
+        load_divisions(env)
+        env.ingest(make_alert("s1"), make_alert("s2", household="hh-s2"), make_alert("s3", division=NEIGHBOUR),
+                   make_alert("s4", household="hh-s4"))
+        ids = {}
+        for alert_id in ("s1", "s2", "s3"):
+            ids[alert_id] = env.call("POST", env.alert_url(alert_id, "confirm"), "street").json()["task"]
+        # s1 visited and approved (confirmed); s2 visited, waiting for review; s3 unassigned (no officer there)
+        for alert_id in ("s1", "s2"):
+            task = ids[alert_id]
+            env.call("POST", f"/api/v1/tasks/{task['task_id']}/visit", task["assignee"], json={
+                "method": "home_visit", "finding": "入户核实情况属实", "result": "confirmed"})
+        env.call("POST", f"/api/v1/tasks/{ids['s1']['task_id']}/review", "street", json={"decision": "approve"})
+        env.clock.now += timedelta(days=45)  # due 2026-11-05: on 11-02 the open tasks are due within 7 days
+        env.tokens.clear()  # the tokens of 45 days ago have expired
+        due_soon = env.call("GET", "/api/v1/tasks", "street").json()["items"]
+        assert {t["task_id"]: t["due_soon"] for t in due_soon} == {ids["s1"]["task_id"]: False,
+                                                                   ids["s2"]["task_id"]: True, ids["s3"]["task_id"]: True}
+        digest = env.call("GET", "/api/v1/digest", "street").json()
+        assert digest["to_review"] == [ids["s2"]["task_id"]] and digest["unassigned"] == [ids["s3"]["task_id"]]
+        assert sorted(digest["due_soon"]) == sorted([ids["s2"]["task_id"], ids["s3"]["task_id"]])
+        assert digest["to_triage"] == {"橙色": 1} and digest["overdue"] == []
+        officer = env.call("GET", "/api/v1/digest", ids["s2"]["assignee"]).json()
+        assert officer["to_review"] == [] and officer["to_triage"] == {}
+        assert_error_shape(env.call("GET", "/api/v1/digest", "admin"), 403)
+        page_login(env, "street")
+        tasks_page = env.client.get("/tasks").text
+        assert 'id="due-soon-count">2 件 7 天内到期' in tasks_page and 'class="due-soon"' in tasks_page
+        assert "待复核" in env.client.get("/digest").text
+        env.clock.now += timedelta(days=10)  # now overdue
+        env.tokens.clear()
+        places = env.call("GET", "/api/v1/stats/places", "street").json()
+        street = places["streets"][0]
+        assert street["key"] == "420106002000" and street["name"] == "积玉桥街道"
+        assert (street["alerts"], street["visits"], street["confirmed"], street["overdue"]) == (4, 1, 1, 2)
+        assert street["precision_label"] == "1/1（100%）"  # 100 % of one visit says it is one visit
+        assert [c["key"] for c in places["communities"]] == [DIVISION, NEIGHBOUR]
+        assert places["months"][0]["key"] == "2026-09" and places["months"][0]["alerts"] == 4
+        page = env.client.get("/stats").text
+        assert 'id="stats-streets"' in page and "1/1（100%）" in page and "积玉桥街道 新河社区" in page
+        assert_error_shape(env.call("GET", "/api/v1/stats/places", ids["s2"]["assignee"]), 403)
+
+
+def test_place_statistics_are_pure_over_rows():
+    from datetime import UTC, date, datetime
+
+    from workbench.stats_places import Row, tabulate
+
+    received = datetime(2026, 9, 30, 20, 0, tzinfo=UTC)  # 10-01 in China: counted in October
+    rows = [Row(DIVISION, received, "done", date(2026, 11, 5), "refuted", datetime(2026, 10, 3, tzinfo=UTC)),
+            Row(DIVISION, received, "assigned", date(2026, 10, 20)),
+            Row(OTHER_STREET, received)]
+    table = tabulate(rows, date(2026, 10, 15))
+    assert [m["key"] for m in table["months"]] == ["2026-10"]
+    home = table["communities"][0]
+    assert (home["alerts"], home["visits"], home["confirmed"], home["due_soon"], home["overdue"]) == (2, 1, 0, 1, 0)
+    assert home["precision_label"] == "0/1（0%）" and home["median_days_to_visit"] == 2.2
+    assert table["streets"][1]["key"] == "420106005000" and table["streets"][1]["precision_label"] == "—"

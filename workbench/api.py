@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from workbench import (
     access,
     audit,
+    digest,
     division_names,
     divisions,
     exports,
@@ -24,6 +25,7 @@ from workbench import (
     queue,
     reveal,
     stats,
+    stats_places,
     tasks,
     triage,
     users,
@@ -320,6 +322,18 @@ def get_stats(actor: ActorDep, db: DbDep, request: Request) -> dict:
     return stats_view(figures)
 
 
+@router.get("/stats/places", summary="分街道、分社区、分月份统计：预警、走访、确认率（含数量）、走访时长、逾期与即将到期")
+def get_place_stats(actor: ActorDep, db: DbDep, request: Request) -> dict:
+    if not access.allowed(actor.role, "stats.read"):
+        raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
+    places = stats_places.place_figures(db, actor, today_cst(workbench(request).now()))
+    names = division_names.names_for(db, [r["key"] for r in places["communities"]])
+    for group in ("streets", "communities"):
+        for row in places[group]:
+            row["name"] = division_names.label(names, row["key"])
+    return places
+
+
 def stats_view(figures: stats.Figures) -> dict:
     return {
         "open_alerts": [{"kind": k, "kind_label": labels.kind(k), "level": lv, "level_label": labels.level(lv), "count": n}
@@ -497,3 +511,10 @@ def alert_letter(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) 
     content, name = letters.for_alert(db, actor, number, workbench(request).now(), client_of(request))
     db.commit()
     return Response(content, media_type=PDF, headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get("/digest", summary="每日待办：逾期、即将到期、退回、待复核、待分派、待研判")
+def get_digest(actor: ActorDep, db: DbDep, request: Request) -> dict:
+    if not access.allowed(actor.role, "task.read"):
+        raise Forbidden("您的角色没有待办事项", "ROLE_FORBIDDEN")
+    return digest.digest(db, actor, today_cst(workbench(request).now()))

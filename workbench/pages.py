@@ -20,6 +20,7 @@ from workbench import (
     access,
     audit,
     calendar_store,
+    digest,
     division_names,
     divisions,
     exports,
@@ -30,6 +31,7 @@ from workbench import (
     reveal,
     security,
     stats,
+    stats_places,
     tasks,
     triage,
     users,
@@ -53,6 +55,7 @@ NAV = (
     ("queue.read", "/queue", "预警队列"),
     ("task.read", "/tasks", "核查任务"),
     ("alert.read", "/households", "户档案"),
+    ("task.read", "/digest", "今日待办"),
     ("stats.read", "/stats", "统计分析"),
     ("audit.read", "/audit", "审计日志"),
     ("users.manage", "/admin/users", "用户管理"),
@@ -347,7 +350,7 @@ def tasks_page(request: Request, db: DbDep, status: str = "", overdue: str = "")
     items = _task_views(db, rows, today)
     _, all_total = tasks.list_tasks(db, actor, None, True, today, limit=1)
     return _render(request, "tasks.html", user, items=items, total=total, overdue_count=all_total, status=wanted or "",
-                   overdue=overdue == "1", today=today)
+                   overdue=overdue == "1", today=today, due_soon_count=sum(1 for i in items if i["due_soon"]))
 
 
 @router.get("/tasks.xlsx")
@@ -541,8 +544,22 @@ def stats_page(request: Request, db: DbDep) -> Response:
     actor, user = _actor(request, db)
     if not access.allowed(actor.role, "stats.read"):
         raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
-    figures = stats_view(stats.figures(db, today_cst(workbench(request).now()), actor))
-    return _render(request, "stats.html", user, figures=figures)
+    today = today_cst(workbench(request).now())
+    figures = stats_view(stats.figures(db, today, actor))
+    return _render(request, "stats.html", user, figures=figures, places=_place_view(db, actor, today))
+
+
+def _place_view(db: Session, actor: Actor, today: date) -> dict:
+    """Statistics by street, community and month, with the divisions' names and each row's share of the largest."""
+    places = stats_places.place_figures(db, actor, today)
+    names = division_names.names_for(db, [r["key"] for r in places["communities"]])
+    for group in places.values():
+        top = max((r["alerts"] for r in group), default=0) or 1
+        for row in group:
+            row["name"] = division_names.label(names, row["key"]) if row["key"][:1].isdigit() and len(row["key"]) == 12 \
+                else None
+            row["bar"] = round(100 * row["alerts"] / top)
+    return places
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -680,3 +697,11 @@ def household_page(number: int, request: Request, db: DbDep) -> Response:
     names = division_names.names_for(db, [alert.division_code])
     file = households.household_file(db, actor, number, names)
     return _render(request, "household.html", user, file=file, place=division_names.label(names, alert.division_code))
+
+
+@router.get("/digest", response_class=HTMLResponse)
+def digest_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "task.read"):
+        raise Forbidden("您的角色没有待办事项", "ROLE_FORBIDDEN")
+    return _render(request, "digest.html", user, digest=digest.digest(db, actor, today_cst(workbench(request).now())))

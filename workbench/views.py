@@ -7,6 +7,7 @@ from datetime import date
 from workbench import divisions, labels
 from workbench.division_names import label as division_label
 from workbench.masking import is_provisional, mask_bank_card, mask_household_id, mask_phone, mask_text
+from workbench.stats_places import DUE_SOON_DAYS
 from workbench.tables import Alert, AuditEntry, Decision, Review, Task, TimelineEntry, User, Visit
 from workbench.timeutil import iso_cst
 
@@ -77,6 +78,9 @@ def task_view(task: Task, alert: Alert, today: date, visit: Visit | None = None,
         "extended": task.extended,
         "overdue": overdue,
         "days_overdue": (today - task.due_date).days if overdue else 0,
+        # 即将到期: due within DUE_SOON_DAYS calendar days and not done
+        "due_soon": task.status != "done" and not overdue and (task.due_date - today).days <= DUE_SOON_DAYS,
+        "days_left": (task.due_date - today).days if task.status != "done" and not overdue else None,
         "created_by": task.created_by,
         "created_at": iso_cst(task.created_at),
         "done_at": iso_cst(task.done_at),
