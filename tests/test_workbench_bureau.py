@@ -498,3 +498,34 @@ def test_place_statistics_are_pure_over_rows():
     assert (home["alerts"], home["visits"], home["confirmed"], home["due_soon"], home["overdue"]) == (2, 1, 0, 1, 0)
     assert home["precision_label"] == "0/1（0%）" and home["median_days_to_visit"] == 2.2
     assert table["streets"][1]["key"] == "420106005000" and table["streets"][1]["precision_label"] == "—"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_audit_reads_as_sentences_filtered_by_date_person_and_action_and_paged(backend, tmp_path):
+    from datetime import timedelta
+
+    with env_on(backend, tmp_path) as env:
+        env.ingest(*[make_alert(f"au-{n}", household=f"hh-au-{n}") for n in range(3)])
+        env.call("POST", env.alert_url("au-0", "dismiss"), "street", json={"reason": "已纳入特困供养", "category": "already_covered"})
+        env.clock.now += timedelta(days=2)
+        env.tokens.clear()
+        task = env.call("POST", env.alert_url("au-1", "confirm"), "bureau").json()["task"]
+        env.call("POST", f"/api/v1/tasks/{task['task_id']}/assign", "street", json={"assignee": "officer_b"})
+        for _ in range(105):  # enough rows for a second page
+            env.call("POST", env.alert_url("au-2", "reveal"), "street")
+        token = page_login(env, "auditor")
+        page = env.client.get("/audit")
+        assert page.status_code == 200 and 'id="next-page"' in page.text and "第 1 / 2 页" in page.text
+        assert env.client.get("/audit", params={"page": 2}).status_code == 200
+        dismissed = env.client.get("/audit", params={"action": "alert_dismissed"}).text
+        assert "排除预警 au-0，理由：已纳入特困供养" in dismissed  # sentences, not JSON
+        assert '{"' not in dismissed
+        assigned = env.client.get("/audit", params={"action": "task_assigned", "who": "street"}).text
+        assert f"将任务 #{task['task_id']}从" in assigned and "分派给 officer_b" in assigned
+        first_day = env.client.get("/audit", params={"since": "2026-09-18", "until": "2026-09-18", "who": "street"}).text
+        assert "共 3 条" in first_day and "排除" in first_day and "签发接口令牌" in first_day  # not the later days
+        assert env.client.get("/audit", params={"since": "2026-13-01"}).status_code == 422
+        api = env.call("GET", "/api/v1/audit", "auditor", params={"since": "2026-09-20", "action": "reveal"}).json()
+        assert api["total"] == 105 and len(api["items"]) == 105 and api["items"][0]["sentence"].startswith("查看预警")
+        assert env.call("GET", "/api/v1/audit", "auditor", params={"until": "2026-09-19", "action": "reveal"}).json()["total"] == 0
+        assert token

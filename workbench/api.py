@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -35,7 +35,7 @@ from workbench.access import Actor
 from workbench.deps import client_of, session, workbench
 from workbench.errors import Forbidden, Invalid
 from workbench.tables import Alert, Decision, Task, TimelineEntry, User, Visit
-from workbench.timeutil import iso_cst, today_cst
+from workbench.timeutil import CST, iso_cst, today_cst
 
 router = APIRouter(prefix="/api/v1", tags=["工作台接口"])
 _bearer = HTTPBearer(auto_error=False, description="POST /api/v1/token 取得的令牌")
@@ -386,11 +386,17 @@ ActionQ = Annotated[ShortText | None, Query()]
 
 @router.get("/audit", summary="审计日志（纪检只读）")
 def get_audit(actor: ActorDep, db: DbDep, action: ActionQ = None, who: ActionQ = None, limit: LimitQ = 200,
-              offset: OffsetQ = 0) -> dict:
+              offset: OffsetQ = 0, since: Annotated[date | None, Query(description="起始日（含，北京时间）")] = None,
+              until: Annotated[date | None, Query(description="截止日（含，北京时间）")] = None) -> dict:
     if not access.allowed(actor.role, "audit.read"):
         raise Forbidden("只有纪检监督人员可以查看审计日志", "ROLE_FORBIDDEN")
-    rows = audit.entries(db, actor, action=action, actor=who, limit=limit, offset=offset)
-    return {"items": [views.audit_view(e) for e in rows]}
+    if (since and not 2000 <= since.year <= 2100) or (until and not 2000 <= until.year <= 2100):
+        raise Invalid("日期须在 2000-2100 年之间", "BAD_DATE", "since" if since and not 2000 <= since.year <= 2100 else "until")
+    filters = {"action": action, "actor": who,
+               "since": datetime.combine(since, time.min, CST) if since else None,
+               "until": datetime.combine(until + timedelta(days=1), time.min, CST) if until else None}
+    rows = audit.entries(db, actor, limit=limit, offset=offset, **filters)
+    return {"total": audit.count(db, actor, **filters), "items": [views.audit_view(e) for e in rows]}
 
 
 @router.get("/audit.xlsx", summary="导出审计日志", responses={200: {"content": {XLSX: {}}}})

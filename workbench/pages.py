@@ -6,9 +6,9 @@ Pages use a signed session cookie; every form carries the session's CSRF token a
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -43,7 +43,7 @@ from workbench.deps import client_of, session, workbench
 from workbench.errors import Forbidden, Invalid, WorkbenchError
 from workbench.radar import radar_svg
 from workbench.tables import Alert, Decision, Task, TimelineEntry, User
-from workbench.timeutil import show, today_cst
+from workbench.timeutil import CST, show, today_cst
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).parent / "templates"))
@@ -562,13 +562,35 @@ def _place_view(db: Session, actor: Actor, today: date) -> dict:
     return places
 
 
+AUDIT_PAGE = 100
+
+
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, db: DbDep, action: str = "", who: str = "") -> Response:
+def audit_page(request: Request, db: DbDep, action: str = "", who: str = "", since: str = "", until: str = "",
+               page: int = 1) -> Response:
+    """The audit log in sentences, filtered by date (CST days, inclusive), person and action, paged to its start."""
     actor, user = _actor(request, db)
     if not access.allowed(actor.role, "audit.read"):
         raise Forbidden("只有纪检监督人员可以查看审计日志", "ROLE_FORBIDDEN")
-    rows = audit.entries(db, actor, action=action or None, actor=who[:64] or None, limit=500)
-    return _render(request, "audit.html", user, items=[views.audit_view(e) for e in rows], action=action, who=who)
+    first, last = _day(since, "since"), _day(until, "until")
+    start = datetime.combine(first, time.min, CST) if first else None
+    end = datetime.combine(last + timedelta(days=1), time.min, CST) if last else None
+    page = max(1, min(page, 1_000_000))
+    filters = {"action": action[:64] or None, "actor": who[:64] or None, "since": start, "until": end}
+    total = audit.count(db, actor, **filters)
+    rows = audit.entries(db, actor, limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE, **filters)
+    query = urlencode({k: v for k, v in (("action", action), ("who", who), ("since", since), ("until", until)) if v})
+    return _render(request, "audit.html", user, items=[views.audit_view(e) for e in rows], action=action, who=who,
+                   since=since, until=until, total=total, page=page, pages=max(1, -(-total // AUDIT_PAGE)), query=query)
+
+
+def _day(text: str, field: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise Invalid("日期须为 YYYY-MM-DD", "BAD_DATE", field) from None
 
 
 @router.get("/audit.xlsx")

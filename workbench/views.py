@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from workbench import divisions, labels
+from workbench.audit_text import TARGETS, sentence
 from workbench.division_names import label as division_label
 from workbench.masking import is_provisional, mask_bank_card, mask_household_id, mask_phone, mask_text
 from workbench.stats_places import DUE_SOON_DAYS
@@ -156,4 +157,6 @@ def audit_view(entry: AuditEntry) -> dict:
             "action": entry.action,
             "action_label": labels.AUDIT_ACTIONS.get(entry.action, entry.action), "target_type": entry.target_type,
             "target_id": mask_text(entry.target_id), "division_code": entry.division_code,
-            "detail": mask_text(entry.detail), "client": mask_text(entry.client)}
+            "detail": mask_text(entry.detail), "client": mask_text(entry.client),
+            "sentence": mask_text(sentence(entry.action, entry.target_type, entry.target_id, entry.detail)),
+            "target_label": TARGETS.get(entry.target_type or "", entry.target_type)}
