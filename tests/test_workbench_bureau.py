@@ -529,3 +529,11 @@ def test_audit_reads_as_sentences_filtered_by_date_person_and_action_and_paged(b
         assert api["total"] == 105 and len(api["items"]) == 105 and api["items"][0]["sentence"].startswith("查看预警")
         assert env.call("GET", "/api/v1/audit", "auditor", params={"until": "2026-09-19", "action": "reveal"}).json()["total"] == 0
         assert token
+
+
+def test_openapi_documents_the_one_error_shape(tmp_path):
+    with env_on("sqlite", tmp_path) as env:
+        schema = env.client.get("/api/v1/openapi.json").json()
+        error = schema["components"]["schemas"]["HTTPValidationError"]
+        assert error["required"] == ["error"] and set(error["properties"]["error"]["properties"]) == {"code", "message", "field"}
+        assert "/api/v1/tasks/{task_id}/review" in schema["paths"] and "/api/v1/households/search" in schema["paths"]

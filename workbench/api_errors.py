@@ -39,6 +39,17 @@ _VALIDATION = {
 }
 
 
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string", "description": "稳定的错误代码，如 INVALID、MISSING_REASON"},
+        "message": {"type": "string", "description": "中文说明：错在哪里、怎么改"},
+        "field": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "出错的参数或字段"}}}},
+}
+
+
 def validation_error(errors: Sequence[dict]) -> dict:
     """The first of FastAPI's validation errors as {code, message, field}: `field` is the parameter's name."""
     first = errors[0] if errors else {}

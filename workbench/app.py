@@ -257,6 +257,19 @@ def create_app(database_url: str, *, schema: str | None = None, migrate: bool = 
             response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         return response
 
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        """The OpenAPI description, its 422 answers in the API's one error shape (as they are sent)."""
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = api_errors.ERROR_SCHEMA
+        return app.openapi_schema
+
+    app.openapi = openapi
+
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(workbench.metrics.registry), media_type=CONTENT_TYPE_LATEST)
