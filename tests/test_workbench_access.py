@@ -180,6 +180,11 @@ def test_reports_audit_and_admin(matrix, user):
     places = env.call("GET", "/api/v1/stats/places", user)
     if places.status_code == 200:
         assert {r["key"] for r in places.json()["communities"]} <= {DIVISIONS[p] for p in COVERS[user]}
+    register = env.call("GET", "/api/v1/filings", user)
+    assert register.status_code == (200 if role in {"bureau", "street", "verifier", "auditor"} else 403)
+    filed = env.call("PUT", f"/api/v1/filings/F-{user}", user, json={
+        "role": "social_assistance_staff", "division_code": DIVISION, "name": "备案人", "relatives": []})
+    assert filed.status_code == (200 if role == "bureau" and "home" in COVERS[user] else 403), filed.text
     digest = env.call("GET", "/api/v1/digest", user)
     assert digest.status_code == (403 if role == "admin" else 200) and not leaks(digest.text)
     audit = env.call("GET", "/api/v1/audit", user)
@@ -226,6 +231,7 @@ PAGE_ROLES = {
     "/admin/divisions": {"admin"},
     "/households": {"bureau", "street", "officer", "verifier", "auditor"},
     "/digest": {"bureau", "street", "officer", "verifier", "auditor"},
+    "/filings": {"bureau", "street", "verifier", "auditor"},
 }
 
 

@@ -537,3 +537,62 @@ def test_openapi_documents_the_one_error_shape(tmp_path):
         error = schema["components"]["schemas"]["HTTPValidationError"]
         assert error["required"] == ["error"] and set(error["properties"]["error"]["properties"]) == {"code", "message", "field"}
         assert "/api/v1/tasks/{task_id}/review" in schema["paths"] and "/api/v1/households/search" in schema["paths"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_filing_register_with_flags_and_periodic_check(backend, tmp_path):
+    """备案台账: the bureau files a staff member with unit, position, duties and relatives (household, support,
+    relation); relatives' IDs masked; a new appointee not filed within a month is flagged; the periodic check."""
+    from datetime import timedelta
+
+    relative = resident(888)
+    with env_on(backend, tmp_path) as env:
+        load_divisions(env)
+        body = {"role": "community_committee_member", "division_code": DIVISION, "name": "周晓梅", "gender": "女",
+                "unit": "和平社区居委会", "position": "委员", "duties": "负责低保申请受理",
+                "appointed_on": "2026-09-01", "filed_on": "2026-09-10",
+                "relatives": [{"person_id": relative, "relation": "parent", "household_id": "hh-77", "support": "dibao"}]}
+        saved = env.call("PUT", "/api/v1/filings/S-ZXM", "bureau", json=body)
+        assert saved.status_code == 200, saved.text
+        item = saved.json()
+        assert item["relatives"][0]["person_id"] == relative[:6] + "********" + relative[-4:] and relative not in saved.text
+        assert item["relatives"][0]["support_label"] == "最低生活保障" and item["flags"] == []
+        late = dict(body, name="吴新", appointed_on="2026-08-01", filed_on=None, relatives=[])
+        assert env.call("PUT", "/api/v1/filings/S-WX", "bureau", json=late).json()["flags"] == ["逾期备案"]
+        soon = dict(body, name="郑立", appointed_on="2026-09-10", filed_on=None, relatives=[])
+        assert env.call("PUT", "/api/v1/filings/S-ZL", "bureau", json=soon).json()["flags"] == ["待备案（2026-10-10 前）"]
+        # who keeps and reads it
+        assert_error_shape(env.call("PUT", "/api/v1/filings/S-X", "street", json=body), 403)
+        assert_error_shape(env.call("PUT", "/api/v1/filings/S-X", "bureau_far", json=body), 403, "OUT_OF_SCOPE")
+        assert_error_shape(env.call("PUT", "/api/v1/filings/S-X", "bureau", json=dict(body, relatives=[
+            {"person_id": relative[:-1] + ("0" if relative[-1] != "0" else "1")}])), 422, "BAD_RESIDENT_ID")
+        assert len(env.call("GET", "/api/v1/filings", "auditor").json()["items"]) == 3
+        assert env.call("GET", "/api/v1/filings", "bureau_far").json()["items"] == []
+        assert_error_shape(env.call("GET", "/api/v1/filings", "officer_a"), 403)
+        # half a year on, the filed household is due for its periodic check; the verifier records it
+        env.clock.now += timedelta(days=200)
+        env.tokens.clear()
+        due = {i["staff_id"]: i["flags"] for i in env.call("GET", "/api/v1/filings", "bureau").json()["items"]}
+        assert due["S-ZXM"] == ["到期应核查"]
+        checked = env.call("POST", "/api/v1/filings/S-ZXM/check", "verifier")
+        assert checked.status_code == 200 and checked.json()["flags"] == [] and checked.json()["last_checked_on"]
+        assert env.call("POST", "/api/v1/filings/S-ZXM/check", "bureau_far").status_code == 404
+        token = page_login(env, "bureau")
+        page = env.client.get("/filings").text
+        assert "周晓梅" in page and "和平社区居委会" in page and "逾期备案" in page and relative not in page
+        assert "积玉桥街道 和平社区" in page
+        assert env.client.post("/filings/S-ZXM/check", data={"csrf": token}, follow_redirects=True).status_code == 200
+        actions = [e["action"] for e in env.call("GET", "/api/v1/audit", "auditor").json()["items"]]
+        assert actions.count("filing_saved") == 3 and actions.count("filing_checked") == 2
+
+
+def test_filing_flags_are_pure():
+    from datetime import date
+
+    from workbench.filings import status_of
+
+    today = date(2026, 11, 26)
+    assert status_of(None, None, None, today)["flags"] == []
+    assert status_of(date(2026, 11, 1), None, None, today)["flags"] == ["待备案（2026-12-01 前）"]
+    assert status_of(date(2026, 10, 1), date(2026, 11, 20), date(2026, 11, 20), today)["flags"] == ["逾期备案"]
+    assert status_of(date(2026, 1, 1), date(2026, 1, 5), None, today)["flags"] == ["到期应核查"]

@@ -23,6 +23,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "task.visit": frozenset({"officer", "verifier"}),
     "task.review": frozenset({"bureau", "street"}),  # 复核 of the visit record before its outcome is sent
     "letter.print": frozenset({"bureau", "street", "officer"}),  # 书面告知书 of a dismissal or exit
+    "filings.read": frozenset({"bureau", "street", "verifier", "auditor"}),  # 备案台账
     "personal.reveal": frozenset({"bureau", "street", "officer", "verifier"}),
     "export": frozenset({"bureau", "street", "auditor"}),
     "stats.read": frozenset({"bureau", "street", "auditor"}),

@@ -19,6 +19,7 @@ from workbench import (
     division_names,
     divisions,
     exports,
+    filings,
     households,
     labels,
     letters,
@@ -524,3 +525,46 @@ def get_digest(actor: ActorDep, db: DbDep, request: Request) -> dict:
     if not access.allowed(actor.role, "task.read"):
         raise Forbidden("您的角色没有待办事项", "ROLE_FORBIDDEN")
     return digest.digest(db, actor, today_cst(workbench(request).now()))
+
+
+class RelativeRequest(BaseModel):
+    person_id: ShortText = Field(description="近亲属的 18 位身份证号")
+    relation: ShortText | None = Field(None, description="spouse 配偶 / parent 父母 / child 子女 / sibling 兄弟姐妹 / …")
+    household_id: ShortText | None = Field(None, description="所在户编号")
+    support: Literal["none", "dibao", "tekun", "edge"] | None = Field(None, description="享受的救助类别")
+
+
+class FilingRequest(BaseModel):
+    role: ShortText = Field(description="social_assistance_staff 社会救助经办人员 / village_committee_member / …")
+    division_code: DivisionCode
+    name: ShortText
+    gender: ShortText | None = None
+    unit: ShortText | None = Field(None, description="工作单位")
+    position: ShortText | None = Field(None, description="职务")
+    duties: Text | None = Field(None, description="工作职责")
+    appointed_on: date | None = Field(None, description="聘（选）任日期")
+    filed_on: date | None = Field(None, description="备案日期")
+    relatives: Annotated[list[RelativeRequest], Field(max_length=50)] = []
+
+
+@router.get("/filings", summary="备案台账（本辖区；近亲属身份证号脱敏）")
+def list_filings(actor: ActorDep, db: DbDep, request: Request) -> dict:
+    return {"items": filings.register(db, actor, today_cst(workbench(request).now()))}
+
+
+@router.put("/filings/{staff_id}", summary="登记或更新近亲属备案（区民政局，记入审计）")
+def put_filing(staff_id: Annotated[str, Path(max_length=64)], body: FilingRequest, actor: ActorDep, db: DbDep,
+               request: Request) -> dict:
+    wb = workbench(request)
+    data = body.model_dump()
+    row = filings.put(db, actor, staff_id, data, wb.now(), client_of(request))
+    db.commit()
+    return filings.view(row, today_cst(wb.now()))
+
+
+@router.post("/filings/{staff_id}/check", summary="登记定期核查（区民政局、县级核查员）")
+def check_filing(staff_id: Annotated[str, Path(max_length=64)], actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    row = filings.record_check(db, actor, staff_id, today_cst(wb.now()), wb.now(), client_of(request))
+    db.commit()
+    return filings.view(row, today_cst(wb.now()))

@@ -7,7 +7,7 @@ import json
 from workbench import labels
 
 TARGETS = {"alert": "预警", "task": "任务", "user": "用户", "division": "区划", "person": "身份证号", "calendar": "日期",
-           "export": "导出", "audit": "审计日志"}
+           "export": "导出", "audit": "审计日志", "filing": "备案"}
 FIELDS = {"household_id": "户编号", "contact_phone": "联系电话", "bank_card": "银行卡号"}
 EXPORTS = {"queue": "预警队列", "tasks": "核查任务", "audit": "审计日志"}
 
@@ -55,6 +55,10 @@ def sentence(action: str, target_type: str | None, target_id: str | None, detail
         return f"试图访问辖区外的{what}（{d.get('method', '')} {d.get('path', '')}），已拒绝"
     if action == "household_search":
         return f"按身份证号 {target_id} 查询户档案，找到 {d.get('hits', 0)} 户"
+    if action == "filing_saved":
+        return f"登记工作人员 {target_id} 的近亲属备案（{d.get('relatives', 0)} 名近亲属）"
+    if action == "filing_checked":
+        return f"对工作人员 {target_id} 的备案近亲属完成定期核查"
     if action == "letter_printed":
         return f"打印{what}的书面告知书"
     if action == "division_named":

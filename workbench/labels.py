@@ -96,6 +96,8 @@ AUDIT_ACTIONS = {
     "visit_approved": "复核通过",
     "visit_returned": "复核退回",
     "letter_printed": "打印书面告知书",
+    "filing_saved": "登记近亲属备案",
+    "filing_checked": "备案定期核查",
 }
 
 

@@ -24,6 +24,7 @@ from workbench import (
     division_names,
     divisions,
     exports,
+    filings,
     households,
     labels,
     letters,
@@ -56,6 +57,7 @@ NAV = (
     ("task.read", "/tasks", "核查任务"),
     ("alert.read", "/households", "户档案"),
     ("task.read", "/digest", "今日待办"),
+    ("filings.read", "/filings", "备案台账"),
     ("stats.read", "/stats", "统计分析"),
     ("audit.read", "/audit", "审计日志"),
     ("users.manage", "/admin/users", "用户管理"),
@@ -727,3 +729,25 @@ def digest_page(request: Request, db: DbDep) -> Response:
     if not access.allowed(actor.role, "task.read"):
         raise Forbidden("您的角色没有待办事项", "ROLE_FORBIDDEN")
     return _render(request, "digest.html", user, digest=digest.digest(db, actor, today_cst(workbench(request).now())))
+
+
+@router.get("/filings", response_class=HTMLResponse)
+def filings_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    items = filings.register(db, actor, today_cst(workbench(request).now()))
+    names = division_names.names_for(db, [i["division_code"] for i in items])
+    for item in items:
+        item["division_name"] = division_names.label(names, item["division_code"])
+    return _render(request, "filings.html", user, items=items, may_check=actor.role in filings.CHECK,
+                   check_days=filings.CHECK_PERIOD_DAYS)
+
+
+@router.post("/filings/{staff_id}/check")
+def filing_check(staff_id: str, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    wb = workbench(request)
+    filings.record_check(db, actor, staff_id, today_cst(wb.now()), wb.now(), client_of(request))
+    db.commit()
+    _flash(request, f"已登记 {staff_id[:64]} 的定期核查")
+    return _back("/filings")

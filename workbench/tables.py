@@ -261,3 +261,23 @@ class Review(Base):
     visit: Mapped[dict] = mapped_column(JSON)  # the reviewed record (method, finding, result, reason, ...)
     reviewed_by: Mapped[str] = mapped_column(String(64))
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Filing(Base):
+    """A staff member's or cadre's close-relative filing (近亲属备案) in the register (备案台账), with its periodic check."""
+
+    __tablename__ = "wb_filings"
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))  # as on the wire: the filing roles of models.validation
+    division_code: Mapped[str] = mapped_column(String(12), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    gender: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    position: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duties: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    appointed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    filed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    relatives: Mapped[list] = mapped_column(JSON)  # [{person_id, relation, household_id, support}]
+    last_checked_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
