@@ -182,6 +182,9 @@ def test_reports_audit_and_admin(matrix, user):
         assert {r["key"] for r in places.json()["communities"]} <= {DIVISIONS[p] for p in COVERS[user]}
     register = env.call("GET", "/api/v1/filings", user)
     assert register.status_code == (200 if role in {"bureau", "street", "verifier", "auditor"} else 403)
+    if register.status_code == 200:
+        assert all(any(i["division_code"].startswith(DIVISIONS[p][:9]) for p in COVERS[user])
+                   for i in register.json()["items"])
     filed = env.call("PUT", f"/api/v1/filings/F-{user}", user, json={
         "role": "social_assistance_staff", "division_code": DIVISION, "name": "备案人", "relatives": []})
     assert filed.status_code == (200 if role == "bureau" and "home" in COVERS[user] else 403), filed.text
