@@ -219,6 +219,7 @@ def test_unassigned_task_says_why_and_what_to_do(backend, tmp_path):
         assert created.status_code == 201, created.text
         page = env.client.get(f"/tasks/{task['task_id']}")
         assert 'id="assign-blocked"' not in page.text and 'value="officer_n"' in page.text
+        assert "新河专干（社区民政专干，在办 0 件）" in page.text  # the workload beside each name
         done = env.client.post(f"/tasks/{task['task_id']}/assign", data={"csrf": token, "assignee": "officer_n"},
                                follow_redirects=True)
         assert "任务已分派" in done.text and "新河专干" in done.text
@@ -596,3 +597,37 @@ def test_filing_flags_are_pure():
     assert status_of(date(2026, 11, 1), None, None, today)["flags"] == ["待备案（2026-12-01 前）"]
     assert status_of(date(2026, 10, 1), date(2026, 11, 20), date(2026, 11, 20), today)["flags"] == ["逾期备案"]
     assert status_of(date(2026, 1, 1), date(2026, 1, 5), None, today)["flags"] == ["到期应核查"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bulk_triage_with_one_written_reason_all_or_nothing(backend, tmp_path):
+    with env_on(backend, tmp_path) as env:
+        env.ingest(*[make_alert(f"bulk-{n}", household=f"hh-bulk-{n}") for n in range(4)],
+                   make_alert("bulk-far", division=OTHER_STREET))
+        numbers = [env.number(f"bulk-{n}") for n in range(4)]
+        env.call("POST", env.alert_url("bulk-3", "confirm"), "street")
+        refused = env.call("POST", "/api/v1/alerts/dismiss", "street",
+                           json={"numbers": numbers, "reason": "经核对均已纳入特困供养", "category": "already_covered"})
+        error = assert_error_shape(refused, 409, "ALREADY_DECIDED")
+        assert f"#{numbers[3]}" in error["message"] and "未排除任何预警" in error["message"]
+        assert env.call("GET", "/api/v1/alerts", "street", params={"status": "dismissed"}).json()["total"] == 0
+        assert_error_shape(env.call("POST", "/api/v1/alerts/dismiss", "street", json={"numbers": numbers[:3], "reason": "短"}),
+                           422, "MISSING_REASON")
+        assert env.call("POST", "/api/v1/alerts/dismiss", "street",
+                        json={"numbers": [env.number("bulk-far")], "reason": "经核对已纳入保障"}).status_code == 404
+        assert_error_shape(env.call("POST", "/api/v1/alerts/dismiss", "officer_a",
+                                    json={"numbers": numbers[:1], "reason": "经核对已纳入保障"}), 403)
+        done = env.call("POST", "/api/v1/alerts/dismiss", "street",
+                        json={"numbers": numbers[:2], "reason": "经核对均已纳入特困供养", "category": "already_covered"})
+        assert done.status_code == 200 and done.json() == {"dismissed": numbers[:2]}
+        # the page: tick, one reason, one click
+        token = page_login(env, "street")
+        queue = env.client.get("/queue").text
+        assert 'form="bulk"' in queue and 'id="bulk"' in queue
+        page = env.client.post("/queue/dismiss", data={"csrf": token, "numbers": [str(numbers[2])], "reason": "已于上月迁出本辖区",
+                                                        "category": "moved_or_deceased"}, follow_redirects=True)
+        assert "已排除 1 条预警" in page.text
+        empty = env.client.post("/queue/dismiss", data={"csrf": token, "reason": "已迁出本辖区"}, follow_redirects=True)
+        assert "请勾选要排除的预警" in empty.text
+        decisions = env.call("GET", env.alert_url("bulk-2"), "street").json()["decisions"]
+        assert decisions[0]["reason_category_label"] == "已迁出本辖区或已去世"

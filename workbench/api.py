@@ -207,6 +207,22 @@ def confirm(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> di
     return {"alert": views.alert_view(alert, task), "task": _task_views(db, [task], today_cst(now))[0]}
 
 
+class BulkDismissRequest(BaseModel):
+    numbers: Annotated[list[AlertNo], Field(min_length=1, max_length=200, description="预警序号")]
+    reason: Text | None = Field(None, description="书面告知理由（必填，至少 4 个字）")
+    category: ReasonCategory | None = Field(None, description="理由类别")
+
+
+@router.post("/alerts/dismiss", summary="批量研判排除：多条预警，同一书面理由（全部成功或全部不变）")
+def dismiss_many(body: BulkDismissRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    alerts = triage.dismiss_many(db, actor, body.numbers, body.reason, wb.now(), client_of(request), body.category)
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels("dismissed").inc(len(alerts))
+    return {"dismissed": [a.number for a in alerts]}
+
+
 @router.post("/alerts/{number}/dismiss", summary="研判排除（须书面理由）")
 def dismiss(number: AlertNo, body: DismissRequest, actor: ActorDep, db: DbDep, request: Request) -> dict:
     wb = workbench(request)

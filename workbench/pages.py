@@ -41,7 +41,7 @@ from workbench import (
 from workbench.access import Actor
 from workbench.api import _task_views, export_rows, stats_view
 from workbench.deps import client_of, session, workbench
-from workbench.errors import Forbidden, Invalid, WorkbenchError
+from workbench.errors import Conflict, Forbidden, Invalid, WorkbenchError
 from workbench.radar import radar_svg
 from workbench.tables import Alert, Decision, Task, TimelineEntry, User
 from workbench.timeutil import CST, show, today_cst
@@ -228,7 +228,9 @@ def queue_page(request: Request, db: DbDep, page: int = 1) -> Response:
     figures = stats.figures(db, today_cst(workbench(request).now()), actor)
     by_level = {level: sum(n for (kind, lv), n in figures.open_alerts.items()
                            if lv == level and access.kind_allowed(actor, kind)) for level in (4, 3, 2, 1)}
+    may_bulk = access.allowed(actor.role, "alert.triage")
     return _render(request, "queue.html", user, items=items, total=total, filters=filters, page=page, by_level=by_level,
+                   may_bulk=may_bulk, back="/queue?" + request.url.query if request.url.query else "/queue",
                    overdue=figures.overdue,
                    pages=max(1, (total + 49) // 50), query=request.url.query, typed=typed, **suggestions)
 
@@ -240,6 +242,30 @@ def _suggestions(db: Session, actor: Actor) -> dict:
     return {"street_names": [names[r.code] for r in rows if divisions.level(r.code) == "street"],
             "community_names": [division_names.label(names, r.code) for r in rows
                                 if divisions.level(r.code) == "community"]}
+
+
+@router.post("/queue/dismiss")
+def queue_dismiss(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                  numbers: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI's form default
+                  reason: Annotated[str, Form(max_length=4000)] = "", category: Annotated[str, Form(max_length=32)] = "",
+                  back: Annotated[str, Form(max_length=400)] = "/queue") -> Response:
+    """Bulk triage from the queue: the ticked alerts dismissed with one written reason, or none of them."""
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    wb = workbench(request)
+    chosen = [int(n) for n in numbers[:500] if n.isascii() and n.isdigit() and len(n) < 11]
+    target = back if back.startswith("/queue") and "\\" not in back and "//" not in back else "/queue"
+    try:
+        done = triage.dismiss_many(db, actor, chosen, reason, wb.now(), client_of(request), category=category or None)
+    except (Invalid, Conflict) as exc:  # a refused reach outside the divisions goes to the (audited) error page
+        db.rollback()
+        _flash(request, exc.message, "err")
+        return _back(target)
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels("dismissed").inc(len(done))
+    _flash(request, f"已排除 {len(done)} 条预警，理由已记录并将书面告知")
+    return _back(target)
 
 
 @router.get("/queue.xlsx")
@@ -368,7 +394,7 @@ def tasks_export(request: Request, db: DbDep) -> Response:
 
 def _task_context(db: Session, actor: Actor, task: Task, alert: Alert, today: date) -> dict:
     view = _task_views(db, [task], today)[0]
-    candidates = [views.user_view(u) for u in tasks.eligible_assignees(db, alert)] \
+    candidates = [dict(views.user_view(u), load=tasks.open_load(db, u.username)) for u in tasks.eligible_assignees(db, alert)] \
         if access.can(actor, "task.assign", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids) \
         else []
     return {"task": view, "alert": views.alert_view(alert, task, division_names.names_for(db, [alert.division_code])),

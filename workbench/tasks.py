@@ -29,6 +29,11 @@ def eligible_assignees(session: Session, alert: Alert) -> list[User]:
                                                          alert.recusal_staff_ids, u.active)]
 
 
+def open_load(session: Session, username: str) -> int:
+    """The officer's workload: tasks assigned to them and not yet visited (在办)."""
+    return _open_load(session, username)
+
+
 def _open_load(session: Session, username: str) -> int:
     return session.scalar(select(func.count()).select_from(Task).where(Task.assignee == username, Task.status == "assigned")) or 0
 

@@ -97,3 +97,25 @@ def merge(session: Session, actor: Actor, alert_id: int | str, into: int | str |
         raise Invalid(exc.message, exc.code, exc.field) from None
     outcomes.enqueue(session, record, now)
     return alert
+
+
+MAX_BULK = 200
+
+
+def dismiss_many(session: Session, actor: Actor, numbers: list[int], reason: str | None, now: datetime,
+                 client: str | None = None, category: str | None = None) -> list[Alert]:
+    """Bulk triage (批量研判): dismiss several alerts with one written reason, all or none (the first refusal names
+    its alert and nothing is dismissed)."""
+    unique = list(dict.fromkeys(numbers))
+    if not unique:
+        raise Invalid("请勾选要排除的预警", "NOTHING_SELECTED", "numbers")
+    if len(unique) > MAX_BULK:
+        raise Invalid(f"一次最多排除 {MAX_BULK} 条预警", "TOO_MANY", "numbers")
+    done = []
+    for number in unique:
+        try:
+            done.append(dismiss(session, actor, number, reason, now, client, category=category))
+        except (Conflict, Invalid) as exc:
+            exc.message = f"预警 #{number}：{exc.message}（未排除任何预警）"
+            raise
+    return done
