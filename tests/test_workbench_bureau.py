@@ -631,3 +631,32 @@ def test_bulk_triage_with_one_written_reason_all_or_nothing(backend, tmp_path):
         assert "请勾选要排除的预警" in empty.text
         decisions = env.call("GET", env.alert_url("bulk-2"), "street").json()["decisions"]
         assert decisions[0]["reason_category_label"] == "已迁出本辖区或已去世"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exports_carry_names_readable_times_and_the_audit_filters(backend, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+
+    def sheet(response) -> list[list]:  # noqa: ANN001
+        assert response.status_code == 200, response.text
+        return [[c.value for c in row] for row in load_workbook(io.BytesIO(response.content)).active.iter_rows()]
+
+    with env_on(backend, tmp_path) as env:
+        load_divisions(env)
+        env.ingest(make_alert("ex-1"), make_alert("ex-2", household="hh-ex-2"))
+        env.call("POST", env.alert_url("ex-1", "dismiss"), "street", json={"reason": "经核对已纳入特困供养"})
+        rows = sheet(env.call("GET", "/api/v1/exports/queue.xlsx", "street", params={"status": "all",
+                                                                                      "community": "积玉桥街道 和平社区"}))
+        header = rows[0]
+        assert "区划名称" in header and {r[header.index("区划名称")] for r in rows[1:]} == {"积玉桥街道 和平社区"}
+        assert rows[1][header.index("接收时间")] == "2026-09-18 10:00:00"
+        audit = sheet(env.call("GET", "/api/v1/audit.xlsx", "auditor", params={"action": "alert_dismissed"}))
+        assert len(audit) == 2  # the header and the one dismissal: the filter holds
+        assert audit[1][audit[0].index("经过")] == "排除预警 ex-1，理由：经核对已纳入特困供养"
+        assert audit[1][audit[0].index("时间")] == "2026-09-18 10:00:00"
+        assert len(sheet(env.call("GET", "/api/v1/audit.xlsx", "auditor", params={"until": "2026-09-17"}))) == 1
+        page_login(env, "auditor")
+        assert 'href="/audit.xlsx?action=alert_dismissed"' in env.client.get("/audit", params={"action": "alert_dismissed"}).text
+        assert len(sheet(env.client.get("/audit.xlsx", params={"action": "alert_dismissed"}))) == 2

@@ -622,9 +622,13 @@ def _day(text: str, field: str) -> date | None:
 
 
 @router.get("/audit.xlsx")
-def audit_export(request: Request, db: DbDep) -> Response:
+def audit_export(request: Request, db: DbDep, action: str = "", who: str = "", since: str = "", until: str = "") -> Response:
     actor, _ = _actor(request, db)
-    workbook = exports.audit_export(db, actor, workbench(request).now(), client_of(request))
+    first, last = _day(since, "since"), _day(until, "until")
+    filters = {"action": action[:64] or None, "actor": who[:64] or None,
+               "since": datetime.combine(first, time.min, CST) if first else None,
+               "until": datetime.combine(last + timedelta(days=1), time.min, CST) if last else None}
+    workbook = exports.audit_export(db, actor, workbench(request).now(), client_of(request), filters)
     return Response(workbook, media_type=XLSX,
                     headers={"Content-Disposition": 'attachment; filename="audit.xlsx"'})
 
