@@ -1557,7 +1557,10 @@ def simulate(
                           dibao_standard_yuan=dibao_standard)
     show = not quiet and (households * days >= 200_000)
     previous = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGTERM (how `hardship demo` stops its children) stops as cleanly as Ctrl-C: the truth of what was sent is written
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if broker:
             if out_dir is None and not quiet:
@@ -1573,6 +1576,7 @@ def simulate(
             summary = simulation.write_files(out_dir, bad_fraction=bad_fraction, progress=show)  # type: ignore[arg-type]
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
     if not quiet:
         _print_summary(summary, out_dir, broker)
     if summary.send_errors:

@@ -12,14 +12,35 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import click
 
+import workbench
 from streams.config import ALERTS_TOPIC, BROKER_ENV, DATA_DIR_ENV, load_settings
 from streams.kafka_client import client_config
 
 DEMO_COMMUNITY = "420106002003"  # 武昌区 a community of the simulated district: demo logins are made for it
+# the simulated district's street and community names (区划名称), loaded into the workbench
+DEMO_DIVISIONS = Path(workbench.__file__).resolve().parent / "data" / "divisions-420106.csv"
+CHINA = timezone(timedelta(hours=8))
+
+
+def simulated_year(now: datetime, days: int = 365) -> tuple[date, int]:
+    """The simulated year ends today: (first day, days), so the events and alerts are dated up to now."""
+    today = now.astimezone(CHINA).date()
+    return today - timedelta(days=days - 1), days
+
+
+def run_folder(parent: Path, moment: float) -> Path:
+    """A folder of its own per run (run-YYYYmmdd-HHMMSS, -2, -3 … if taken): a second run keeps the first's files."""
+    stamp = datetime.fromtimestamp(moment, CHINA).strftime("run-%Y%m%d-%H%M%S")
+    candidate, n = parent / stamp, 1
+    while candidate.exists():
+        n += 1
+        candidate = parent / f"{stamp}-{n}"
+    return candidate
 
 
 class Processes:
@@ -30,7 +51,8 @@ class Processes:
         self.children: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        # each run starts its logs afresh: no stale demo passwords of an earlier run stay in workbench.log
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.children.append((name, process))
         return process
@@ -70,6 +92,14 @@ def _wait_http(url: str, timeout: float) -> bool:
         except OSError:
             time.sleep(0.3)
     return False
+
+
+CONSOLE_HEADER = "已运行（秒）  [类型 等级] 户编号 困难指数 退出指数  主要原因"
+
+
+def console_line(seconds: float, alert: dict) -> str:
+    """One alert on the demo's console under CONSOLE_HEADER: the seconds since the demo started, labelled."""
+    return f"{seconds:8.1f} 秒    {_alert_line(alert)}"
 
 
 def _alert_line(alert: dict) -> str:
@@ -134,11 +164,14 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
         workbench_url = None
         if not no_workbench:
             processes.start("workbench", [_hardship(), "serve", "--port", str(workbench_port), "--broker", broker_url,
-                                          "--data-dir", str(settings.data_dir), "--seed-users", DEMO_COMMUNITY], env)
+                                          "--data-dir", str(settings.data_dir), "--seed-users", DEMO_COMMUNITY,
+                                          "--divisions", str(DEMO_DIVISIONS)], env)
             workbench_url = f"http://127.0.0.1:{workbench_port}/"
-        sim_dir = settings.data_dir / "simulated-district"
+        sim_dir = run_folder(settings.data_dir / "simulated-district", time.time())
+        start, days = simulated_year(datetime.now(CHINA))
         processes.start("simulator", [_hardship(), "simulate", "--broker", broker_url, "--out", str(sim_dir),
-                                      "--households", str(households), "--rate", str(rate), "--quiet"], env)
+                                      "--households", str(households), "--rate", str(rate), "--quiet",
+                                      "--start", start.isoformat(), "--days", str(days)], env)
         click.echo("Hardship Monitor demo (困难群众动态监测预警演示) is running:")
         click.echo(f"  broker            {broker_url}{' (embedded tansu, memory only)' if broker else ''}")
         click.echo(f"  stream worker     metrics http://127.0.0.1:{worker_metrics_port}/metrics")
@@ -150,6 +183,8 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
         click.echo(f"  simulator         {households:,} households, {rate:,.0f} events/s; ground truth in {sim_dir}")
         click.echo(f"  alerts            topic {ALERTS_TOPIC}; logs in {log_dir}")
         click.echo("Press Ctrl-C to stop.\n")
+        if not quiet:
+            click.echo(CONSOLE_HEADER)
         _follow_alerts(broker_url, processes, quiet)
     except KeyboardInterrupt:
         click.echo("\nstopping …")
@@ -174,7 +209,7 @@ def _follow_alerts(broker_url: str, processes: Processes, quiet: bool) -> None:
                 new = alert["alert_id"] not in seen
                 seen.add(alert["alert_id"])
                 if not quiet and new:
-                    click.echo(f"{time.monotonic() - started:6.1f}s  {_alert_line(alert)}")
+                    click.echo(console_line(time.monotonic() - started, alert))
             processes.check()
     finally:
         consumer.close()

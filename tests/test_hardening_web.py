@@ -84,7 +84,8 @@ def test_odd_input_gets_an_answer_not_a_500(tmp_path):
         token = _csrf(client.get("/account").text)
         merged = client.post(env.page_url("odd-1", "merge"), data={"csrf": token, "into": "²"})
         assert merged.status_code == 422
-        assert client.get("/queue?street=²²²²²²²²²").status_code == 200
+        odd = client.get("/queue?street=²²²²²²²²²")  # refused with a reason (issue 14), never a 500
+        assert odd.status_code == 422 and "没有名为" in odd.text
         # JSON bodies nested 1,000 deep, and a body over a megabyte
         deep = "[" * 1000 + "]" * 1000
         for path in ("/api/v1/token", env.alert_url("odd-1", "dismiss")):
@@ -204,6 +205,8 @@ def test_an_alert_does_not_move_to_another_county_under_an_open_task(tmp_path):
         visit = env.call("POST", f"/api/v1/tasks/{task['task_id']}/visit", "officer_a", json={
             "method": "home_visit", "finding": "入户核实，情况属实", "result": "confirmed"})
         assert visit.status_code == 200, visit.text
+        assert env.call("POST", f"/api/v1/tasks/{task['task_id']}/review", "street",
+                        json={"decision": "approve"}).status_code == 200  # 复核 (issue 14) completes the task
         env.ingest(moved)  # the task is done: the household may move on
         assert env.call("GET", env.alert_url("move-1"), "bureau_far").status_code == 200
 

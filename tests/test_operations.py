@@ -838,3 +838,5 @@ def record_a_visit(workbench: str, data_dir: Path, env: dict, processes: Process
     officer = login(workbench, task["assignee"])
     visit = {"method": "home_visit", "finding": "入户调查：住院自付费用属实，家庭收入低于标准", "result": "confirmed"}
     http_json(f"{workbench}/api/v1/tasks/{task['task_id']}/visit", visit, token=officer)
+    # the street office's review (复核, issue 14) sends the outcome
+    http_json(f"{workbench}/api/v1/tasks/{task['task_id']}/review", {"decision": "approve"}, token=bureau)

@@ -69,6 +69,12 @@ def matrix(request, tmp_path_factory):
             boss = "bureau" if place != "other_county" else "bureau_far"
             task = env.call("POST", env.alert_url(f"task-{place}", "confirm"), boss).json()["task"]
             tasks[place] = (task, rid)
+        from workbench.division_names import import_file
+
+        with env.wb.sessions() as session:  # a name for every place and its street (filters and suggestions)
+            import_file(session, "\n".join(f"{code},{place}社区\n{code[:9]}000,{place}街道"
+                                            for place, code in DIVISIONS.items()), env.clock())
+            session.commit()
         yield env, alerts, tasks
 
 
@@ -96,6 +102,16 @@ def test_alert_endpoints(matrix, user, place):
         assert not leaks(listing.text)
     else:
         assert listing.status_code == 403
+    # the household file and the search by resident ID: the same scope as the alert
+    file = env.call("GET", env.alert_url(alert['alert_id'], "household"), user)
+    assert file.status_code == (200 if readable else 404 if hidden else 403), file.text
+    assert not leaks(file.text)
+    found = env.call("POST", "/api/v1/households/search", user, json={"q": rid})
+    if role in READ_ALERT:
+        assert found.status_code == 200 and len(found.json()["items"]) == (1 if readable else 0), found.text
+    else:
+        assert found.status_code == 403
+    assert not leaks(found.text)
     # confirm
     conf = alerts[("confirm", user, place)][0]
     res = env.call("POST", env.alert_url(conf['alert_id'], "confirm"), user)
@@ -138,6 +154,9 @@ def test_task_endpoints(matrix, user, place):
                                   or assigned_here else 404), extend.text
     if extend.status_code == 200:
         task["_extended"] = True
+    place_it = env.call("POST", f"/api/v1/tasks/{tid}/place", user, json={"community": DIVISIONS[place]})
+    assert place_it.status_code == (409 if inside and role in TRIAGE else 403 if (inside and role in {"auditor", "admin"})
+                                    or assigned_here else 404), place_it.text
     visit = env.call("POST", f"/api/v1/tasks/{tid}/visit", user, json={
         "method": "letter_evidence", "finding": "经信函索证，情况属实", "result": "confirmed",
         "contact_phone": PHONE, "bank_card": CARD})
@@ -156,8 +175,21 @@ def test_task_endpoints(matrix, user, place):
 def test_reports_audit_and_admin(matrix, user):
     env, _, _ = matrix
     role = ROLE[user]
-    for path in ("/api/v1/stats", "/api/v1/exports/queue.xlsx", "/api/v1/exports/tasks.xlsx"):
+    for path in ("/api/v1/stats", "/api/v1/stats/places", "/api/v1/exports/queue.xlsx", "/api/v1/exports/tasks.xlsx"):
         assert env.call("GET", path, user).status_code == (200 if role in {"bureau", "street", "auditor"} else 403)
+    places = env.call("GET", "/api/v1/stats/places", user)
+    if places.status_code == 200:
+        assert {r["key"] for r in places.json()["communities"]} <= {DIVISIONS[p] for p in COVERS[user]}
+    register = env.call("GET", "/api/v1/filings", user)
+    assert register.status_code == (200 if role in {"bureau", "street", "verifier", "auditor"} else 403)
+    if register.status_code == 200:
+        assert all(any(i["division_code"].startswith(DIVISIONS[p][:9]) for p in COVERS[user])
+                   for i in register.json()["items"])
+    filed = env.call("PUT", f"/api/v1/filings/F-{user}", user, json={
+        "role": "social_assistance_staff", "division_code": DIVISION, "name": "备案人", "relatives": []})
+    assert filed.status_code == (200 if role == "bureau" and "home" in COVERS[user] else 403), filed.text
+    digest = env.call("GET", "/api/v1/digest", user)
+    assert digest.status_code == (403 if role == "admin" else 200) and not leaks(digest.text)
     audit = env.call("GET", "/api/v1/audit", user)
     assert audit.status_code == (200 if role == "auditor" else 403)
     if role == "auditor":
@@ -173,6 +205,16 @@ def test_reports_audit_and_admin(matrix, user):
     assert created.status_code == (201 if role == "admin" and inside else 403), created.text
     assert env.call("PUT", "/api/v1/calendar/2027-02-08", user,
                     json={"working": False, "note": "春节"}).status_code == (200 if role == "admin" else 403)
+    # division names: each user sees (and may filter by) the names of their own divisions only
+    named = env.call("GET", "/api/v1/divisions?level=community", user).json()["items"]
+    assert {n["name"] for n in named} == {f"{p}社区" for p in COVERS[user]}
+    for place, code in DIVISIONS.items():
+        renamed = env.call("PUT", f"/api/v1/divisions/{code}", user, json={"name": f"{place}社区"})
+        assert renamed.status_code == (200 if role == "admin" and place in COVERS[user] else 403), renamed.text
+        if role in {"bureau", "street", "auditor"}:
+            by_name = env.call("GET", "/api/v1/alerts", user, params={"community": f"{place}社区", "status": "all"})
+            assert by_name.status_code == (200 if place in COVERS[user] else 422), by_name.text
+            assert not leaks(by_name.text)
 
 
 def test_no_token_no_data(matrix):
@@ -189,6 +231,10 @@ PAGE_ROLES = {
     "/audit": {"auditor"},
     "/admin/users": {"admin"},
     "/admin/calendar": {"admin"},
+    "/admin/divisions": {"admin"},
+    "/households": {"bureau", "street", "officer", "verifier", "auditor"},
+    "/digest": {"bureau", "street", "officer", "verifier", "auditor"},
+    "/filings": {"bureau", "street", "verifier", "auditor"},
 }
 
 

@@ -82,6 +82,10 @@ def test_full_path_alert_to_outcome(backend, broker, tmp_path):
         assert visit.status_code == 200, visit.text
         assert visit.json()["visit"]["contact_phone"] == "138****5678"
         assert visit.json()["visit"]["bank_card"] == "6222 **** **** 1234"
+        # the outcome waits for the street office's review (复核, issue 14)
+        assert visit.json()["visit"]["review_status"] == "pending"
+        approved = env.call("POST", f"/api/v1/tasks/{task['task_id']}/review", "street", json={"decision": "approve"})
+        assert approved.status_code == 200, approved.text
         env.wb.publisher.publish_pending()
         records = read_topic(broker.url, OUTCOMES_TOPIC, lambda rs: any(r["value"]["alert_id"] == alert_id for r in rs))
         outcome = next(r for r in records if r["value"]["alert_id"] == alert_id)
@@ -92,7 +96,7 @@ def test_full_path_alert_to_outcome(backend, broker, tmp_path):
         assert outcome["value"]["decided_at"].endswith("+08:00")
         detail = env.call("GET", env.alert_url(alert_id), "bureau").json()
         assert detail["status"] == "closed"
-        assert [t["what"] for t in detail["timeline"] if t["what"] != "event"] == ["received", "confirmed", "task", "visit"]
+        assert [t["what"] for t in detail["timeline"] if t["what"] != "event"] == ["received", "confirmed", "task", "visit", "review"]
 
 
 @pytest.mark.broker

@@ -106,6 +106,8 @@ def test_running_workbench_reads_alerts_and_sends_outcomes(broker, tmp_path):
                 "method": "neighbour_interview", "finding": "邻里访问：家中无收入来源，但已由子女赡养，生活无困难",
                 "result": "refuted", "reason": "经邻里访问核实，子女按月赡养，家庭人均收入高于低保标准"})
             assert visit.status_code == 200, visit.text
+            approved = client.post(f"/api/v1/tasks/{task['task_id']}/review", headers=bureau, json={"decision": "approve"})
+            assert approved.status_code == 200, approved.text  # the street office's review sends the outcome
             records = read_topic(broker.url, OUTCOMES_TOPIC, lambda rs: any(r["value"]["alert_id"] == alert_id for r in rs))
             outcome = next(r["value"] for r in records if r["value"]["alert_id"] == alert_id)
             assert outcome["decision"] == "dismissed" and outcome["visit_method"] == "neighbour_interview"

@@ -21,6 +21,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "task.assign": frozenset({"bureau", "street"}),
     "task.extend": frozenset({"bureau", "street"}),
     "task.visit": frozenset({"officer", "verifier"}),
+    "task.review": frozenset({"bureau", "street"}),  # 复核 of the visit record before its outcome is sent
+    "letter.print": frozenset({"bureau", "street", "officer"}),  # 书面告知书 of a dismissal or exit
+    "filings.read": frozenset({"bureau", "street", "verifier", "auditor"}),  # 备案台账
     "personal.reveal": frozenset({"bureau", "street", "officer", "verifier"}),
     "export": frozenset({"bureau", "street", "auditor"}),
     "stats.read": frozenset({"bureau", "street", "auditor"}),
@@ -68,7 +71,7 @@ def can(actor: Actor, action: str, division_code: str, *, kind: str | None = Non
         return False
     if kind is not None and not kind_allowed(actor, kind):
         return False
-    if action in {"alert.triage", "task.assign", "task.extend", "task.visit", "personal.reveal"} and recused(
+    if action in {"alert.triage", "task.assign", "task.extend", "task.visit", "task.review", "personal.reveal"} and recused(
         actor, recusal_staff_ids
     ):
         return False

@@ -10,16 +10,19 @@ from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from models.privacy import install_log_masking
 from models.validation import Rejected
-from workbench import calendar_store, db
+from workbench import api_errors, calendar_store, db
 from workbench.errors import WorkbenchError
 from workbench.metrics import Metrics
 from workbench.outcomes import OutcomePublisher
@@ -221,6 +224,21 @@ def create_app(database_url: str, *, schema: str | None = None, migrate: bool = 
     async def _rejected(request: Request, exc: Rejected):  # noqa: ANN202
         return JSONResponse({"error": exc.as_dict()}, status_code=422)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError):  # noqa: ANN202
+        """FastAPI's 422 in the API's one error shape: the first problem, its field and a Chinese message."""
+        if not request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        return JSONResponse({"error": api_errors.validation_error(exc.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):  # noqa: ANN202
+        """401, 404 of an unknown path, 405 …: in the API the one error shape; pages keep their redirects."""
+        if not request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        return JSONResponse({"error": api_errors.http_error(exc.status_code, exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
     @app.middleware("http")
     async def _count_requests(request: Request, call_next):  # noqa: ANN202
         response = await call_next(request)
@@ -238,6 +256,19 @@ def create_app(database_url: str, *, schema: str | None = None, migrate: bool = 
         elif group == "api" and not path.startswith("/api/v1/docs"):
             response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         return response
+
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        """The OpenAPI description, its 422 answers in the API's one error shape (as they are sent)."""
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = api_errors.ERROR_SCHEMA
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

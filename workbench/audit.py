@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from workbench import divisions
@@ -77,9 +77,26 @@ def record_export(session: Session, actor: Actor, now: datetime, target_type: st
 
 
 def entries(session: Session, reader: Actor, *, action: str | None = None, actor: str | None = None,
-            limit: int = 500, offset: int = 0) -> list[AuditEntry]:
+            limit: int = 500, offset: int = 0, since: datetime | None = None, until: datetime | None = None) -> list[AuditEntry]:
     """What an auditor may read: entries about their divisions, and sign-ins of users (no division)."""
+    query = _readable(reader, action, actor, since, until)
+    query = query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def count(session: Session, reader: Actor, *, action: str | None = None, actor: str | None = None,
+          since: datetime | None = None, until: datetime | None = None) -> int:
+    """How many entries `entries` would page through (for the audit page's pager)."""
+    query = _readable(reader, action, actor, since, until)
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def _readable(reader: Actor, action: str | None, actor: str | None, since: datetime | None, until: datetime | None):  # noqa: ANN202
     query = select(AuditEntry)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
     clauses = [AuditEntry.division_code.like(divisions.prefix(scope) + "%") for scope in reader.scopes]
     clauses.append(AuditEntry.division_code.is_(None))
     query = query.where(or_(*clauses))
@@ -87,8 +104,7 @@ def entries(session: Session, reader: Actor, *, action: str | None = None, actor
         query = query.where(AuditEntry.action == action.replace("\x00", ""))
     if actor:
         query = query.where(AuditEntry.actor == actor.replace("\x00", ""))
-    query = query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
-    return list(session.scalars(query))
+    return query
 
 
 @dataclass(frozen=True)

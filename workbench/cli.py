@@ -21,13 +21,15 @@ from streams.config import BROKER_ENV, DATA_DIR_ENV, DATABASE_ENV, load_settings
 @click.option("--seed-password", help="password for the demo accounts (default: a random one each)")
 @click.option("--holidays", type=click.Path(exists=True, dir_okay=False),
               help="import a holiday file: lines `YYYY-MM-DD holiday|workday [note]`")
+@click.option("--divisions", "divisions_file", type=click.Path(exists=True, dir_okay=False),
+              help="import a division table: lines `12-digit code,name` (street and community names, 区划名称)")
 @click.option("--no-serve", is_flag=True, help="apply migrations (and seeding, holidays), then exit")
 @click.option("--trusted-proxies", envvar="HARDSHIP_TRUSTED_PROXIES", default="",
               help="comma-separated addresses of the reverse proxies whose X-Forwarded-For is believed (env "
                    "HARDSHIP_TRUSTED_PROXIES); default none: the client address is the connection's")
 def serve(host: str, port: int, database: str | None, broker: str | None, data_dir: str | None,
-          seed_division: str | None, seed_password: str | None, holidays: str | None, no_serve: bool,
-          trusted_proxies: str) -> None:
+          seed_division: str | None, seed_password: str | None, holidays: str | None, divisions_file: str | None,
+          no_serve: bool, trusted_proxies: str) -> None:
     """The workbench (工作台): alert queue, triage, visit tasks, audit; pages at /, API at /api/v1, metrics at /metrics."""
     import uvicorn
 
@@ -44,6 +46,16 @@ def serve(host: str, port: int, database: str | None, broker: str | None, data_d
             count = calendar_store.import_file(session, Path(holidays).read_text(encoding="utf-8"), utcnow())
             session.commit()
         click.echo(f"holiday file: {count} day(s) imported")
+    if divisions_file:
+        from workbench import division_names
+
+        with wb.sessions() as session:
+            try:
+                count = division_names.import_file(session, Path(divisions_file).read_text(encoding="utf-8"), utcnow())
+            except ValueError as exc:
+                raise click.BadParameter(f"{divisions_file}: {exc}", param_hint="--divisions") from None
+            session.commit()
+        click.echo(f"division table: {count} name(s) imported")
     if seed_division:
         with wb.sessions() as session:
             try:

@@ -21,8 +21,20 @@ ALERT_STATUSES = {
 TASK_STATUSES = {
     "unassigned": "待分派",
     "assigned": "待走访",
+    "review": "待复核",
     "done": "已完成",
 }
+# 书面告知 reason categories (理由类别) for a dismissal or a refuted visit, beside the free text
+REASON_CATEGORIES = {
+    "income_above_standard": "家庭收入高于当地低保标准",
+    "assets_exceed": "家庭财产不符合规定",
+    "already_covered": "已纳入相应救助保障",
+    "support_by_family": "有法定赡养、抚养、扶养人履行义务",
+    "data_error": "部门数据有误或已更正",
+    "moved_or_deceased": "已迁出本辖区或已去世",
+    "other": "其他",
+}
+REVIEW_DECISIONS = {"approved": "复核通过", "returned": "复核退回"}
 ROLES = {
     "bureau": "区民政局社会救助科",
     "street": "街道（乡镇）",
@@ -78,6 +90,14 @@ AUDIT_ACTIONS = {
     "calendar_changed": "修改节假日",
     "audit_exported": "导出审计日志",
     "access_refused": "越权访问被拒",
+    "division_named": "修改区划名称",
+    "task_placed": "落实所在社区",
+    "household_search": "按身份证号查询户档案",
+    "visit_approved": "复核通过",
+    "visit_returned": "复核退回",
+    "letter_printed": "打印书面告知书",
+    "filing_saved": "登记近亲属备案",
+    "filing_checked": "备案定期核查",
 }
 
 

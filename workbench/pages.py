@@ -6,9 +6,9 @@ Pages use a signed session cookie; every form carries the session's CSRF token a
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,13 +20,19 @@ from workbench import (
     access,
     audit,
     calendar_store,
+    digest,
+    division_names,
     divisions,
     exports,
+    filings,
+    households,
     labels,
+    letters,
     queue,
     reveal,
     security,
     stats,
+    stats_places,
     tasks,
     triage,
     users,
@@ -35,10 +41,10 @@ from workbench import (
 from workbench.access import Actor
 from workbench.api import _task_views, export_rows, stats_view
 from workbench.deps import client_of, session, workbench
-from workbench.errors import Forbidden, Invalid, WorkbenchError
+from workbench.errors import Conflict, Forbidden, Invalid, WorkbenchError
 from workbench.radar import radar_svg
 from workbench.tables import Alert, Decision, Task, TimelineEntry, User
-from workbench.timeutil import show, today_cst
+from workbench.timeutil import CST, show, today_cst
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).parent / "templates"))
@@ -49,10 +55,14 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NAV = (
     ("queue.read", "/queue", "预警队列"),
     ("task.read", "/tasks", "核查任务"),
+    ("alert.read", "/households", "户档案"),
+    ("task.read", "/digest", "今日待办"),
+    ("filings.read", "/filings", "备案台账"),
     ("stats.read", "/stats", "统计分析"),
     ("audit.read", "/audit", "审计日志"),
     ("users.manage", "/admin/users", "用户管理"),
     ("calendar.manage", "/admin/calendar", "节假日维护"),
+    ("users.manage", "/admin/divisions", "区划名称"),
 )
 
 
@@ -94,9 +104,20 @@ def _render(request: Request, name: str, user: User | None, status_code: int = 2
     actor = users.actor_of(user) if user else None
     nav = [(href, text) for action, href, text in NAV if actor and access.allowed(actor.role, action)]
     flash = request.session.pop("flash", None)
+    scope_names = _scope_names(user)
     return templates.TemplateResponse(request, name, {"user": user, "actor": actor, "nav": nav, "csrf": _csrf(request),
-                                                      "flash": flash, "path": request.url.path, **context},
+                                                      "flash": flash, "path": request.url.path,
+                                                      "scope_names": scope_names, **context},
                                       status_code=status_code)
+
+
+def _scope_names(user: User | None) -> list[str]:
+    """The user's divisions by name where the division table has one (the header shows them, not bare codes)."""
+    if user is None:
+        return []
+    db = Session.object_session(user)
+    names = division_names.names_for(db, user.scopes) if db is not None else {}
+    return [division_names.label(names, code) or code for code in user.scopes]
 
 
 def _flash(request: Request, text: str, kind: str = "ok") -> None:
@@ -171,41 +192,87 @@ def home(request: Request, db: DbDep) -> Response:
 # --- queue and alert ---------------------------------------------------------------------------
 
 
-def _query_filters(request: Request) -> queue.Filters:
+def _query_filters(request: Request, db: Session, actor: Actor) -> queue.Filters:
+    """The queue's filters from the address; a street or community is a code or a name (division table), and
+    anything else is refused (Invalid, with the reason), never silently ignored."""
     q = request.query_params
     level = q.get("level", "")
-    street = q.get("street", "").strip()
-    community = q.get("community", "").strip()
+    street = division_names.resolve(db, actor, q.get("street", "")[:64], "street", "street")
+    community = division_names.resolve(db, actor, q.get("community", "")[:64], "community", "community")
     return queue.Filters(
         kind=q.get("kind") if q.get("kind") in labels.KINDS else None,
         level=int(level) if level in {"1", "2", "3", "4"} else None,
         status=q.get("status") if q.get("status") in {"all", *labels.ALERT_STATUSES} else None,
-        street=street if street.isascii() and street.isdigit() and len(street) in (9, 12) else None,
-        community=community if divisions.is_division_code(community) else None,
+        street=street,
+        community=community,
     )
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(request: Request, db: DbDep, page: int = 1) -> Response:
     actor, user = _actor(request, db)
-    filters = _query_filters(request)
+    typed = {"street": request.query_params.get("street", "")[:64], "community": request.query_params.get("community", "")[:64]}
+    suggestions = _suggestions(db, actor)
+    try:
+        filters = _query_filters(request, db, actor)
+    except Invalid as exc:
+        if not access.allowed(actor.role, "queue.read"):
+            raise Forbidden("您的角色不能查看预警队列", "ROLE_FORBIDDEN") from None
+        return _render(request, "queue.html", user, status_code=422, items=[], total=0, filters=queue.Filters(), page=1,
+                       by_level={}, overdue=0, pages=1, query="", filter_error=exc.message, typed=typed, **suggestions)
     page = max(1, min(page, 10_000))
     rows, total = queue.list_alerts(db, actor, filters, limit=50, offset=(page - 1) * 50)
     task_of = {t.alert_id: t for t in db.scalars(select(Task).where(Task.alert_id.in_([a.alert_id for a in rows])))}
-    items = [views.alert_view(a, task_of.get(a.alert_id)) for a in rows]
+    names = division_names.names_for(db, [a.division_code for a in rows])
+    items = [views.alert_view(a, task_of.get(a.alert_id), names) for a in rows]
     figures = stats.figures(db, today_cst(workbench(request).now()), actor)
     by_level = {level: sum(n for (kind, lv), n in figures.open_alerts.items()
                            if lv == level and access.kind_allowed(actor, kind)) for level in (4, 3, 2, 1)}
+    may_bulk = access.allowed(actor.role, "alert.triage")
     return _render(request, "queue.html", user, items=items, total=total, filters=filters, page=page, by_level=by_level,
+                   may_bulk=may_bulk, back="/queue?" + request.url.query if request.url.query else "/queue",
                    overdue=figures.overdue,
-                   pages=max(1, (total + 49) // 50), query=request.url.query)
+                   pages=max(1, (total + 49) // 50), query=request.url.query, typed=typed, **suggestions)
+
+
+def _suggestions(db: Session, actor: Actor) -> dict:
+    """Names for the filters' <datalist> (suggestions without script): the actor's streets and communities."""
+    rows = division_names.in_scope(db, actor)
+    names = {r.code: r.name for r in rows}
+    return {"street_names": [names[r.code] for r in rows if divisions.level(r.code) == "street"],
+            "community_names": [division_names.label(names, r.code) for r in rows
+                                if divisions.level(r.code) == "community"]}
+
+
+@router.post("/queue/dismiss")
+def queue_dismiss(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                  numbers: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI's form default
+                  reason: Annotated[str, Form(max_length=4000)] = "", category: Annotated[str, Form(max_length=32)] = "",
+                  back: Annotated[str, Form(max_length=400)] = "/queue") -> Response:
+    """Bulk triage from the queue: the ticked alerts dismissed with one written reason, or none of them."""
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    wb = workbench(request)
+    chosen = [int(n) for n in numbers[:500] if n.isascii() and n.isdigit() and len(n) < 11]
+    target = back if back.startswith("/queue") and "\\" not in back and "//" not in back else "/queue"
+    try:
+        done = triage.dismiss_many(db, actor, chosen, reason, wb.now(), client_of(request), category=category or None)
+    except (Invalid, Conflict) as exc:  # a refused reach outside the divisions goes to the (audited) error page
+        db.rollback()
+        _flash(request, exc.message, "err")
+        return _back(target)
+    db.commit()
+    wb.committed()
+    wb.metrics.decisions.labels("dismissed").inc(len(done))
+    _flash(request, f"已排除 {len(done)} 条预警，理由已记录并将书面告知")
+    return _back(target)
 
 
 @router.get("/queue.xlsx")
 def queue_export(request: Request, db: DbDep) -> Response:
     actor, _ = _actor(request, db)
     now = workbench(request).now()
-    rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request))
+    rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request, db, actor))
     audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return Response(exports.queue_xlsx(rows), media_type=XLSX,
@@ -220,14 +287,15 @@ def _alert_context(db: Session, actor: Actor, alert: Alert) -> dict:
     siblings = [a for a in db.scalars(select(Alert).where(Alert.household_id == alert.household_id,
                                                            Alert.alert_id != alert.alert_id, Alert.status != "merged"))
                 if access.in_scope(actor, a.division_code)]
-    view = views.alert_view(alert, task)
+    view = views.alert_view(alert, task, division_names.names_for(db, [alert.division_code]))
     return {"alert": view, "radar": radar_svg(view["dimensions"]), "timeline": views.timeline_view(entries, alert),
             "decisions": decisions, "task": task, "siblings": [views.alert_view(a) for a in siblings],
             "may_triage": alert.status == "new" and access.can(actor, "alert.triage", alert.division_code, kind=alert.kind,
                                                                 recusal_staff_ids=alert.recusal_staff_ids),
             "may_reveal": access.can(actor, "personal.reveal", alert.division_code, kind=alert.kind,
                                      recusal_staff_ids=alert.recusal_staff_ids) and view["household_provisional"],
-            "recused": access.recused(actor, alert.recusal_staff_ids)}
+            "recused": access.recused(actor, alert.recusal_staff_ids),
+            "may_letter": access.can(actor, "letter.print", alert.division_code, kind=alert.kind)}
 
 
 @router.get("/alerts/{number}", response_class=HTMLResponse)
@@ -253,12 +321,12 @@ def alert_confirm(number: int, request: Request, db: DbDep, csrf: Annotated[str,
 
 @router.post("/alerts/{number}/dismiss")
 def alert_dismiss(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
-                  reason: Annotated[str, Form(max_length=4000)] = "") -> Response:
+                  reason: Annotated[str, Form(max_length=4000)] = "", category: Annotated[str, Form(max_length=32)] = "") -> Response:
     _check_csrf(request, csrf)
     actor, user = _actor(request, db)
     wb = workbench(request)
     try:
-        triage.dismiss(db, actor, number, reason, wb.now(), client_of(request))
+        triage.dismiss(db, actor, number, reason, wb.now(), client_of(request), category=category or None)
     except Invalid as exc:
         db.rollback()
         alert = queue.get_alert(db, actor, number)
@@ -310,7 +378,7 @@ def tasks_page(request: Request, db: DbDep, status: str = "", overdue: str = "")
     items = _task_views(db, rows, today)
     _, all_total = tasks.list_tasks(db, actor, None, True, today, limit=1)
     return _render(request, "tasks.html", user, items=items, total=total, overdue_count=all_total, status=wanted or "",
-                   overdue=overdue == "1", today=today)
+                   overdue=overdue == "1", today=today, due_soon_count=sum(1 for i in items if i["due_soon"]))
 
 
 @router.get("/tasks.xlsx")
@@ -326,18 +394,32 @@ def tasks_export(request: Request, db: DbDep) -> Response:
 
 def _task_context(db: Session, actor: Actor, task: Task, alert: Alert, today: date) -> dict:
     view = _task_views(db, [task], today)[0]
-    candidates = [views.user_view(u) for u in tasks.eligible_assignees(db, alert)] \
+    candidates = [dict(views.user_view(u), load=tasks.open_load(db, u.username)) for u in tasks.eligible_assignees(db, alert)] \
         if access.can(actor, "task.assign", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids) \
         else []
-    return {"task": view, "alert": views.alert_view(alert, task), "candidates": candidates,
+    return {"task": view, "alert": views.alert_view(alert, task, division_names.names_for(db, [alert.division_code])),
+            "candidates": candidates,
             "may_visit": task.status == "assigned" and task.assignee == actor.username
             and access.can(actor, "task.visit", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
             "may_assign": bool(candidates) and task.status != "done",
+            # 待分派 with nobody to give it to: say why and what to do; a county-level task is placed first
+            "assign_blocked": not candidates and task.status != "done" and access.can(
+                actor, "task.assign", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
+            "needs_place": divisions.level(task.division_code) != "community" and task.kind != "filed_relative_check"
+            and task.status != "done" and access.can(actor, "task.assign", task.division_code, kind=task.kind,
+                                                      recusal_staff_ids=alert.recusal_staff_ids),
+            "community_names": _suggestions(db, actor)["community_names"],
             "may_extend": task.status != "done" and not task.extended
             and access.can(actor, "task.extend", task.division_code, kind=task.kind, recusal_staff_ids=alert.recusal_staff_ids),
             "may_reveal": access.can(actor, "personal.reveal", task.division_code, kind=task.kind,
                                      recusal_staff_ids=alert.recusal_staff_ids)
-            and (view["visit"] is not None or view["household_id"].startswith("person:"))}
+            and (view["visit"] is not None or view["household_id"].startswith("person:")),
+            "may_review": task.status == "review" and access.can(actor, "task.review", task.division_code, kind=task.kind,
+                                                                  recusal_staff_ids=alert.recusal_staff_ids),
+            "reviews": [views.review_view(r) for r in tasks.reviews_of(db, task.id)],
+            "has_letter": task.status == "done" and view["visit"] is not None
+            and (view["visit"]["result"] == "refuted" or task.kind in letters.EXIT_KINDS)
+            and access.can(actor, "letter.print", task.division_code, kind=task.kind)}
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
@@ -352,25 +434,25 @@ def task_visit(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, F
                method: Annotated[str, Form()] = "", finding: Annotated[str, Form(max_length=4000)] = "",
                result: Annotated[str, Form()] = "", reason: Annotated[str, Form(max_length=4000)] = "",
                new_coverage: Annotated[str, Form()] = "", contact_phone: Annotated[str, Form(max_length=32)] = "",
-               bank_card: Annotated[str, Form(max_length=32)] = "") -> Response:
+               bank_card: Annotated[str, Form(max_length=32)] = "", category: Annotated[str, Form(max_length=32)] = "") -> Response:
     _check_csrf(request, csrf)
     actor, user = _actor(request, db)
     wb = workbench(request)
     try:
         tasks.record_visit(db, actor, task_id, method=method, finding=finding, result=result, now=wb.now(),
                            reason=reason, new_coverage=new_coverage or None, contact_phone=contact_phone,
-                           bank_card=bank_card, client=client_of(request))
+                           bank_card=bank_card, client=client_of(request), category=category or None)
     except Invalid as exc:
         db.rollback()
         task, alert = tasks.get_task(db, actor, task_id)
         return _render(request, "task.html", user, status_code=422, form_error=exc.message,
                        form={"method": method, "finding": finding, "result": result, "reason": reason,
-                             "contact_phone": contact_phone, "bank_card": bank_card},
+                             "contact_phone": contact_phone, "bank_card": bank_card, "category": category},
                        **_task_context(db, actor, task, alert, today_cst(wb.now())))
     db.commit()
     wb.committed()
     wb.metrics.decisions.labels(f"visit_{result}").inc()
-    _flash(request, "走访结果已登记并上报")
+    _flash(request, "走访结果已登记，待街道复核后上报")
     return _back(f"/tasks/{task_id}")
 
 
@@ -383,6 +465,53 @@ def task_assign(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, 
     db.commit()
     _flash(request, "任务已分派")
     return _back(f"/tasks/{task_id}")
+
+
+@router.post("/tasks/{task_id}/place")
+def task_place(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+               community: Annotated[str, Form(max_length=64)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    code = division_names.resolve(db, actor, community, "community", "community")
+    task = tasks.place(db, actor, task_id, code or "", workbench(request).now(), client_of(request))
+    db.commit()
+    _flash(request, "已落实所在社区" + ("并分派" if task.assignee else "；该社区暂无民政专干账号，请联系系统管理员开通"))
+    return _back(f"/tasks/{task_id}")
+
+
+@router.post("/tasks/{task_id}/review")
+def task_review(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                decision: Annotated[str, Form(max_length=16)] = "", note: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    try:
+        tasks.review(db, actor, task_id, decision, wb.now(), note, client_of(request))
+    except Invalid as exc:
+        db.rollback()
+        task, alert = tasks.get_task(db, actor, task_id)
+        return _render(request, "task.html", user, status_code=422, review_error=exc.message, note=note,
+                       **_task_context(db, actor, task, alert, today_cst(wb.now())))
+    db.commit()
+    wb.committed()
+    _flash(request, "复核通过，结果已上报" if decision == "approve" else "已退回专干重新核查")
+    return _back(f"/tasks/{task_id}")
+
+
+@router.get("/tasks/{task_id}/letter.pdf")
+def task_letter(task_id: int, request: Request, db: DbDep) -> Response:
+    actor, _ = _actor(request, db)
+    content, name = letters.for_task(db, actor, task_id, workbench(request).now(), client_of(request))
+    db.commit()
+    return Response(content, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get("/alerts/{number}/letter.pdf")
+def alert_letter(number: int, request: Request, db: DbDep) -> Response:
+    actor, _ = _actor(request, db)
+    content, name = letters.for_alert(db, actor, number, workbench(request).now(), client_of(request))
+    db.commit()
+    return Response(content, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.post("/tasks/{task_id}/extend")
@@ -443,23 +572,63 @@ def stats_page(request: Request, db: DbDep) -> Response:
     actor, user = _actor(request, db)
     if not access.allowed(actor.role, "stats.read"):
         raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
-    figures = stats_view(stats.figures(db, today_cst(workbench(request).now()), actor))
-    return _render(request, "stats.html", user, figures=figures)
+    today = today_cst(workbench(request).now())
+    figures = stats_view(stats.figures(db, today, actor))
+    return _render(request, "stats.html", user, figures=figures, places=_place_view(db, actor, today))
+
+
+def _place_view(db: Session, actor: Actor, today: date) -> dict:
+    """Statistics by street, community and month, with the divisions' names and each row's share of the largest."""
+    places = stats_places.place_figures(db, actor, today)
+    names = division_names.names_for(db, [r["key"] for r in places["communities"]])
+    for group in places.values():
+        top = max((r["alerts"] for r in group), default=0) or 1
+        for row in group:
+            row["name"] = division_names.label(names, row["key"]) if row["key"][:1].isdigit() and len(row["key"]) == 12 \
+                else None
+            row["bar"] = round(100 * row["alerts"] / top)
+    return places
+
+
+AUDIT_PAGE = 100
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, db: DbDep, action: str = "", who: str = "") -> Response:
+def audit_page(request: Request, db: DbDep, action: str = "", who: str = "", since: str = "", until: str = "",
+               page: int = 1) -> Response:
+    """The audit log in sentences, filtered by date (CST days, inclusive), person and action, paged to its start."""
     actor, user = _actor(request, db)
     if not access.allowed(actor.role, "audit.read"):
         raise Forbidden("只有纪检监督人员可以查看审计日志", "ROLE_FORBIDDEN")
-    rows = audit.entries(db, actor, action=action or None, actor=who[:64] or None, limit=500)
-    return _render(request, "audit.html", user, items=[views.audit_view(e) for e in rows], action=action, who=who)
+    first, last = _day(since, "since"), _day(until, "until")
+    start = datetime.combine(first, time.min, CST) if first else None
+    end = datetime.combine(last + timedelta(days=1), time.min, CST) if last else None
+    page = max(1, min(page, 1_000_000))
+    filters = {"action": action[:64] or None, "actor": who[:64] or None, "since": start, "until": end}
+    total = audit.count(db, actor, **filters)
+    rows = audit.entries(db, actor, limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE, **filters)
+    query = urlencode({k: v for k, v in (("action", action), ("who", who), ("since", since), ("until", until)) if v})
+    return _render(request, "audit.html", user, items=[views.audit_view(e) for e in rows], action=action, who=who,
+                   since=since, until=until, total=total, page=page, pages=max(1, -(-total // AUDIT_PAGE)), query=query)
+
+
+def _day(text: str, field: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise Invalid("日期须为 YYYY-MM-DD", "BAD_DATE", field) from None
 
 
 @router.get("/audit.xlsx")
-def audit_export(request: Request, db: DbDep) -> Response:
+def audit_export(request: Request, db: DbDep, action: str = "", who: str = "", since: str = "", until: str = "") -> Response:
     actor, _ = _actor(request, db)
-    workbook = exports.audit_export(db, actor, workbench(request).now(), client_of(request))
+    first, last = _day(since, "since"), _day(until, "until")
+    filters = {"action": action[:64] or None, "actor": who[:64] or None,
+               "since": datetime.combine(first, time.min, CST) if first else None,
+               "until": datetime.combine(last + timedelta(days=1), time.min, CST) if last else None}
+    workbook = exports.audit_export(db, actor, workbench(request).now(), client_of(request), filters)
     return Response(workbook, media_type=XLSX,
                     headers={"Content-Disposition": 'attachment; filename="audit.xlsx"'})
 
@@ -510,3 +679,105 @@ def calendar_set(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
     db.commit()
     _flash(request, f"已设置 {when.isoformat()} 为{'调休工作日' if kind == 'workday' else '节假日'}")
     return _back("/admin/calendar")
+
+
+@router.get("/admin/divisions", response_class=HTMLResponse)
+def divisions_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "users.manage"):
+        raise Forbidden("只有系统管理员可以维护区划名称", "ROLE_FORBIDDEN")
+    rows = division_names.in_scope(db, actor)
+    names = {r.code: r.name for r in rows}
+    items = [{"code": r.code, "name": r.name, "label": division_names.label(names, r.code),
+              "level": division_names.LEVEL_LABELS.get(divisions.level(r.code), "县级"), "updated_by": r.updated_by}
+             for r in rows]
+    return _render(request, "divisions.html", user, items=items)
+
+
+@router.post("/admin/divisions")
+def divisions_set(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                  code: Annotated[str, Form(max_length=12)] = "", name: Annotated[str, Form(max_length=64)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    division_names.set_name(db, actor, code.strip(), name, workbench(request).now(), client_of(request))
+    db.commit()
+    _flash(request, f"已设置 {code.strip()} 的名称为“{name.strip()}”")
+    return _back("/admin/divisions")
+
+
+@router.post("/admin/divisions/import")
+def divisions_import(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                     file: Annotated[str, Form(max_length=200_000)] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    count = division_names.import_for(db, actor, file, workbench(request).now(), client_of(request))
+    db.commit()
+    _flash(request, f"已导入 {count} 个区划名称")
+    return _back("/admin/divisions")
+
+
+# --- the household file (户档案) -----------------------------------------------------------------
+
+
+@router.get("/households", response_class=HTMLResponse)
+def households_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "alert.read"):
+        raise Forbidden("您的角色不能查阅户档案", "ROLE_FORBIDDEN")
+    return _render(request, "households.html", user, hits=None)
+
+
+@router.post("/households", response_class=HTMLResponse)
+def households_search(request: Request, db: DbDep, csrf: Annotated[str, Form()] = "",
+                      q: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Search by POST, so a resident ID never stands in an address, a history or an access log."""
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    try:
+        hits = households.search(db, actor, q, workbench(request).now(), client_of(request))
+    except Invalid as exc:
+        db.rollback()
+        return _render(request, "households.html", user, status_code=422, hits=None, form_error=exc.message)
+    db.commit()
+    if len(hits) == 1:
+        return _back(f"/alerts/{hits[0]['number']}/household")
+    return _render(request, "households.html", user, hits=hits)
+
+
+@router.get("/alerts/{number}/household", response_class=HTMLResponse)
+def household_page(number: int, request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    alert = queue.get_alert(db, actor, number)
+    names = division_names.names_for(db, [alert.division_code])
+    file = households.household_file(db, actor, number, names)
+    return _render(request, "household.html", user, file=file, place=division_names.label(names, alert.division_code))
+
+
+@router.get("/digest", response_class=HTMLResponse)
+def digest_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    if not access.allowed(actor.role, "task.read"):
+        raise Forbidden("您的角色没有待办事项", "ROLE_FORBIDDEN")
+    return _render(request, "digest.html", user, digest=digest.digest(db, actor, today_cst(workbench(request).now())))
+
+
+@router.get("/filings", response_class=HTMLResponse)
+def filings_page(request: Request, db: DbDep) -> Response:
+    actor, user = _actor(request, db)
+    items = filings.register(db, actor, today_cst(workbench(request).now()))
+    names = division_names.names_for(db, [i["division_code"] for i in items])
+    for item in items:
+        item["division_name"] = division_names.label(names, item["division_code"])
+    return _render(request, "filings.html", user, items=items, may_check=actor.role in filings.CHECK,
+                   check_days=filings.CHECK_PERIOD_DAYS)
+
+
+@router.post("/filings/{staff_id}/check")
+def filing_check(staff_id: str, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
+    actor, _ = _actor(request, db)
+    wb = workbench(request)
+    filings.record_check(db, actor, staff_id, today_cst(wb.now()), wb.now(), client_of(request))
+    db.commit()
+    _flash(request, f"已登记 {staff_id[:64]} 的定期核查")
+    return _back("/filings")

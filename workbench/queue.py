@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from workbench import access, divisions
 from workbench.access import Actor
 from workbench.errors import Forbidden, NotFound, OutOfScope
-from workbench.tables import Alert
+from workbench.tables import Alert, Task
 
 OPEN_STATUSES = ("new", "confirmed")
 
@@ -53,14 +53,20 @@ def alerts_query(actor: Actor, filters: Filters) -> Select:
     return query
 
 
+def lead_score():  # noqa: ANN201
+    """The score an alert is judged by: the removal score (退出指数) for 应退, the hardship score otherwise."""
+    return case((Alert.kind == "should_exit", Alert.removal_score), else_=Alert.hardship_score)
+
+
 def list_alerts(session: Session, actor: Actor, filters: Filters, limit: int = 200, offset: int = 0) -> tuple[list[Alert], int]:
-    """(page of alerts sorted red first and by score, total count)."""
+    """(page of alerts sorted red first and by their lead score, total count)."""
     if not access.allowed(actor.role, "queue.read"):
         raise Forbidden("您的角色不能查看预警队列", "ROLE_FORBIDDEN")
     query = alerts_query(actor, filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        query.order_by(Alert.level.desc(), Alert.hardship_score.desc(), Alert.removal_score.desc(), Alert.alert_id)
+        query.order_by(Alert.level.desc(), lead_score().desc(), Alert.hardship_score.desc(), Alert.removal_score.desc(),
+                       Alert.alert_id)
         .limit(limit).offset(offset)
     )
     return list(rows), total
@@ -79,10 +85,15 @@ def get_alert(session: Session, actor: Actor, ref: int | str, action: str = "ale
         alert = session.scalar(select(Alert).where(Alert.alert_id == ref))
     if alert is None:
         raise NotFound("没有找到该预警，或不在您的管辖范围内")
-    if not access.in_scope(actor, alert.division_code) or not access.kind_allowed(actor, alert.kind):
+    division = alert.division_code
+    if not access.in_scope(actor, division):
+        # a provisional household placed in a community (落实所在社区) belongs to that community's offices too
+        placed = session.scalar(select(Task.division_code).where(Task.alert_id == alert.alert_id))
+        division = placed if placed and access.in_scope(actor, placed) else division
+    if not access.in_scope(actor, division) or not access.kind_allowed(actor, alert.kind):
         raise OutOfScope("没有找到该预警，或不在您的管辖范围内", actor=actor, target_type="alert",
                          target_id=alert.alert_id, division_code=alert.division_code)
-    if not access.can(actor, action, alert.division_code, kind=alert.kind, recusal_staff_ids=alert.recusal_staff_ids):
+    if not access.can(actor, action, division, kind=alert.kind, recusal_staff_ids=alert.recusal_staff_ids):
         if access.recused(actor, alert.recusal_staff_ids):
             raise Forbidden("您是该户成员的备案近亲属，依规回避", "RECUSED")
         raise Forbidden("您的角色不能进行此操作", "ROLE_FORBIDDEN")

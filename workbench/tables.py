@@ -127,6 +127,7 @@ class Decision(Base):
     merged_into: Mapped[str | None] = mapped_column(String(128), nullable=True)
     decided_by: Mapped[str] = mapped_column(String(64))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason_category: Mapped[str | None] = mapped_column(String(32), nullable=True)  # labels.REASON_CATEGORIES
 
 
 class Task(Base):
@@ -164,6 +165,12 @@ class Visit(Base):
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     outcome_id: Mapped[str] = mapped_column(String(64))
+    # 复核: the street office reviews the finding before its outcome is sent (pending -> approved; a send-back
+    # moves the record to wb_reviews and the officer records the visit again)
+    review_status: Mapped[str] = mapped_column(String(16), default="approved")
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reason_category: Mapped[str | None] = mapped_column(String(32), nullable=True)  # labels.REASON_CATEGORIES
 
 
 class OutboxOutcome(Base):
@@ -228,5 +235,49 @@ class CalendarDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     working: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DivisionName(Base):
+    """The name of a street/township or community/village (区划名称): loaded from a file, edited by administrators."""
+
+    __tablename__ = "wb_divisions"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)  # 12 digits, padded (420106002000 for a street)
+    name: Mapped[str] = mapped_column(String(64))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Review(Base):
+    """A street office's review (复核) of a visit record: approved, or sent back with the reason (the record as it
+    was is kept here, since the officer records the visit again)."""
+
+    __tablename__ = "wb_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("wb_tasks.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # approved / returned
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    visit: Mapped[dict] = mapped_column(JSON)  # the reviewed record (method, finding, result, reason, ...)
+    reviewed_by: Mapped[str] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Filing(Base):
+    """A staff member's or cadre's close-relative filing (近亲属备案) in the register (备案台账), with its periodic check."""
+
+    __tablename__ = "wb_filings"
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))  # as on the wire: the filing roles of models.validation
+    division_code: Mapped[str] = mapped_column(String(12), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    gender: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    position: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duties: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    appointed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    filed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    relatives: Mapped[list] = mapped_column(JSON)  # [{person_id, relation, household_id, support}]
+    last_checked_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -27,9 +27,9 @@ def _require_new(alert: Alert) -> None:
 
 
 def _decide(session: Session, actor: Actor, alert: Alert, decision: str, now: datetime, *, reason: str | None = None,
-            merged_into: str | None = None, client: str | None = None) -> None:
+            merged_into: str | None = None, client: str | None = None, category: str | None = None) -> None:
     session.add(Decision(alert_id=alert.alert_id, decision=decision, reason=reason, merged_into=merged_into,
-                         decided_by=actor.username, decided_at=now))
+                         decided_by=actor.username, decided_at=now, reason_category=category))
     texts = {"confirmed": "研判确认，生成核查任务", "dismissed": f"研判排除：{reason}", "merged": f"合并至预警 {merged_into}"}
     session.add(TimelineEntry(alert_id=alert.alert_id, at=now, what=decision, text=texts[decision], actor=actor.username))
     audit.record(session, actor, f"alert_{decision}", now, target_type="alert", target_id=alert.alert_id,
@@ -48,7 +48,7 @@ def confirm(session: Session, actor: Actor, alert_id: int | str, now: datetime, 
 
 
 def dismiss(session: Session, actor: Actor, alert_id: int | str, reason: str | None, now: datetime,
-            client: str | None = None) -> Alert:
+            client: str | None = None, category: str | None = None) -> Alert:
     """Dismiss with the written reason that the household is told (书面告知理由); refused without one."""
     alert = get_alert(session, actor, alert_id, "alert.triage")
     text = (reason or "").replace("\x00", "").strip()
@@ -56,10 +56,11 @@ def dismiss(session: Session, actor: Actor, alert_id: int | str, reason: str | N
         raise Invalid("排除预警必须填写书面理由（至少 4 个字），用于书面告知", "MISSING_REASON", "reason")
     if len(text) > MAX_TEXT:
         raise Invalid(f"理由不超过 {MAX_TEXT} 字", "REASON_TOO_LONG", "reason")
+    category = tasks.check_category(category)
     _require_new(alert)
     alert.status = "dismissed"
     alert.updated_at = now
-    _decide(session, actor, alert, "dismissed", now, reason=text, client=client)
+    _decide(session, actor, alert, "dismissed", now, reason=text, client=client, category=category)
     record = outcomes.build_outcome(alert_id=alert.alert_id, household_id=alert.household_id, decision="dismissed",
                                     decided_by=actor.username, decided_at=now, reason=text)
     outcomes.enqueue(session, record, now)
@@ -96,3 +97,25 @@ def merge(session: Session, actor: Actor, alert_id: int | str, into: int | str |
         raise Invalid(exc.message, exc.code, exc.field) from None
     outcomes.enqueue(session, record, now)
     return alert
+
+
+MAX_BULK = 200
+
+
+def dismiss_many(session: Session, actor: Actor, numbers: list[int], reason: str | None, now: datetime,
+                 client: str | None = None, category: str | None = None) -> list[Alert]:
+    """Bulk triage (批量研判): dismiss several alerts with one written reason, all or none (the first refusal names
+    its alert and nothing is dismissed)."""
+    unique = list(dict.fromkeys(numbers))
+    if not unique:
+        raise Invalid("请勾选要排除的预警", "NOTHING_SELECTED", "numbers")
+    if len(unique) > MAX_BULK:
+        raise Invalid(f"一次最多排除 {MAX_BULK} 条预警", "TOO_MANY", "numbers")
+    done = []
+    for number in unique:
+        try:
+            done.append(dismiss(session, actor, number, reason, now, client, category=category))
+        except (Conflict, Invalid) as exc:
+            exc.message = f"预警 #{number}：{exc.message}（未排除任何预警）"
+            raise
+    return done
