@@ -155,6 +155,8 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
         # the routine case: a monthly report that states what the member's figures already said
         since = after["roster_t"] or 0
         share = (after.get("member_incomes") or {}).get(event["person_id"])
+        if earlier and _same_report(earlier, person, since, share):
+            return True
         old = F.member_income(earlier, since, share) if earlier else None
         new = F.member_income(person, since, share)
         if old is not None and new is not None and old.current == new.current and \
@@ -175,6 +177,33 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
         after["quiet"] = [total, *quiet[1:]]
         return True
     return False
+
+
+def _same_report(earlier: dict, person: dict, since: int, share: float | None) -> bool:
+    """A person's new income report that provably leaves `F.member_income` as it was, read from the
+    registers without folding them: the report replaced a report of the same amount made after the
+    roster, no wage, pension or job loss came after that earlier report (a report replaces every
+    earlier figure, so both end at the same amount), and the earliest report since the roster, which
+    a total-only roster reads, is the same one."""
+    old = earlier.get("report")
+    new = person.get("report")
+    if old is None or new is None or old[2] != new[2] or old[0] <= since:
+        return False
+    first = person.get("report_first")
+    if first is not earlier.get("report_first"):
+        return False
+    if share is None and (first is None or first[0] <= since):
+        return False
+    for key in ("wage", "pension", "fired"):
+        if person.get(key) is not earlier.get(key):
+            return False
+        entry = earlier.get(key)
+        if entry is not None and (entry[0], entry[1]) >= (old[0], old[1]):
+            return False
+    for key, value in person.items():  # nothing else changed
+        if key != "report" and earlier.get(key) is not value:
+            return False
+    return len(person) == len(earlier)
 
 
 _WINDOWED_TYPES = {

@@ -21,7 +21,7 @@ from typing import IO
 
 import click
 
-from models.validation import CHINA_STANDARD_TIME, VALIDATORS, Rejected, dead_letter
+from models.validation import CHINA_STANDARD_TIME, VALIDATORS, Rejected, dead_letter, decode_event
 from scoring import routing
 from scoring.monitor import Monitor
 from scoring.policy import Policy, PolicyError, load_policy
@@ -135,11 +135,14 @@ def replay_files(
             if owner is not None and owner != partition.index:
                 continue
             try:
-                try:
-                    raw = loads(line)
-                except ValueError as exc:
-                    raise Rejected("MALFORMED_JSON", f"not valid JSON ({exc}); each line must be one JSON object") from None
-                record = validate(raw)
+                if stream == "events":
+                    record = decode_event(line)  # decoded and validated in one pass (msgspec)
+                else:
+                    try:
+                        raw = loads(line)
+                    except ValueError as exc:
+                        raise Rejected("MALFORMED_JSON", f"not valid JSON ({exc}); each line must be one JSON object") from None
+                    record = validate(raw)
             except Rejected as rejected:
                 if partition is not None and (owner if owner is not None else 0) != partition.index:
                     continue  # another process writes this dead letter
