@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
 from models.validation import CHINA_STANDARD_TIME
 from scoring import facts as F
@@ -103,6 +104,23 @@ def household_income_yuan(household: dict) -> float | None:
     return None if income is None else income.total
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_CST_SECONDS = 8 * 3600
+
+
+def _day_of(t: float) -> date:
+    """datetime.fromtimestamp(t, CHINA_STANDARD_TIME).date(), by arithmetic for whole seconds (the fixed
+    +08:00 offset has no daylight saving)."""
+    if isinstance(t, int):
+        return _date_of_day((t + _CST_SECONDS) // DAY)
+    return datetime.fromtimestamp(t, CHINA_STANDARD_TIME).date()
+
+
+@lru_cache(maxsize=4096)
+def _date_of_day(day: int) -> date:
+    return date.fromordinal(_EPOCH_ORDINAL + day)
+
+
 def _economic_score(ratio: float) -> float:
     """Per-capita income over the standard -> 0..100 (100 = no income)."""
     if ratio <= 0.5:
@@ -124,7 +142,7 @@ def assess(household: dict, policy: Policy, texts: bool = True) -> Assessment:  
     core assesses that way and writes the texts out only for an alert that it sends.
     """
     as_of = household["as_of"]
-    today = datetime.fromtimestamp(as_of, CHINA_STANDARD_TIME).date() if as_of else date(2000, 1, 1)
+    today = _day_of(as_of) if as_of else date(2000, 1, 1)
     members = household["members"]
     all_facts = household["facts"]
     shock_from = as_of - policy.shock_days * DAY

@@ -35,6 +35,7 @@ class ReplaySummary:
     alerts: Counter = field(default_factory=Counter)  # by (kind, level)
     dead_letters: Counter = field(default_factory=Counter)  # by reason code
     households: int = 0
+    peak_rss_mib: list[float] = field(default_factory=list)  # per process, in the order of the partitions
 
     @property
     def total_alerts(self) -> int:
@@ -43,6 +44,13 @@ class ReplaySummary:
     @property
     def total_dead_letters(self) -> int:
         return sum(self.dead_letters.values())
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (max RSS) so far, in MiB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def now_iso() -> str:
@@ -164,6 +172,7 @@ def replay_files(
                     tag = f"{stream_index}\t{number}\t{sequence}\t" if partition is not None else ""
                     write_alert(tag + dumps(alert, ensure_ascii=False) + "\n")
         summary.lines[stream] += count
+    summary.peak_rss_mib = [peak_rss_mib()]
     if partition is None:
         summary.households = len(monitor.households)
     else:
@@ -247,6 +256,7 @@ def replay_parallel(inputs: list[tuple[str, Path]], alerts_out: IO[str], deadlet
         merged.alerts.update(summary.alerts)
         merged.dead_letters.update(summary.dead_letters)
         merged.households += summary.households
+        merged.peak_rss_mib.extend(summary.peak_rss_mib)
     return merged
 
 
@@ -257,6 +267,9 @@ def print_summary(summary: ReplaySummary, seconds: float, out: IO[str]) -> None:
     rate = total / seconds if seconds > 0 else 0.0
     lines = ", ".join(f"{stream} {count:,}" for stream, count in summary.lines.items())
     out.write(f"read {total:,} lines ({lines}) in {seconds:.1f} s, {rate:,.0f} lines/s; {summary.households:,} households\n")
+    if summary.peak_rss_mib:
+        memory = ", ".join(f"{mib:,.0f} MiB" for mib in summary.peak_rss_mib)
+        out.write(f"peak memory per process: {memory}\n")
     out.write(f"alerts: {summary.total_alerts:,}\n")
     for (kind, level), count in sorted(summary.alerts.items()):
         out.write(f"  {kind} ({KINDS_ZH.get(kind, kind)}) level {level}: {count:,}\n")
