@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
 from models.validation import CHINA_STANDARD_TIME
 from scoring import facts as F
@@ -103,6 +104,23 @@ def household_income_yuan(household: dict) -> float | None:
     return None if income is None else income.total
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_CST_SECONDS = 8 * 3600
+
+
+def _day_of(t: float) -> date:
+    """datetime.fromtimestamp(t, CHINA_STANDARD_TIME).date(), by arithmetic for whole seconds (the fixed
+    +08:00 offset has no daylight saving)."""
+    if isinstance(t, int):
+        return _date_of_day((t + _CST_SECONDS) // DAY)
+    return datetime.fromtimestamp(t, CHINA_STANDARD_TIME).date()
+
+
+@lru_cache(maxsize=4096)
+def _date_of_day(day: int) -> date:
+    return date.fromordinal(_EPOCH_ORDINAL + day)
+
+
 def _economic_score(ratio: float) -> float:
     """Per-capita income over the standard -> 0..100 (100 = no income)."""
     if ratio <= 0.5:
@@ -116,9 +134,15 @@ def _economic_score(ratio: float) -> float:
     return 0.0
 
 
-def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one pass over the members
+def assess(household: dict, policy: Policy, texts: bool = True) -> Assessment:  # noqa: C901 - one pass over the members
+    """The household's scores and the alert kinds its state calls for, with their reasons.
+
+    `texts=False` leaves out what only an officer reads: the reasons' texts name no person and no
+    income change (their codes and event ids, the scores and the kinds are the same). The household
+    core assesses that way and writes the texts out only for an alert that it sends.
+    """
     as_of = household["as_of"]
-    today = datetime.fromtimestamp(as_of, CHINA_STANDARD_TIME).date() if as_of else date(2000, 1, 1)
+    today = _day_of(as_of) if as_of else date(2000, 1, 1)
     members = household["members"]
     all_facts = household["facts"]
     shock_from = as_of - policy.shock_days * DAY
@@ -246,7 +270,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
     }
     hardship = round(policy.composite(dimensions), 1)
 
-    label = _labeller(members)
+    label = _labeller(members) if texts else _no_label
     kinds: dict[str, list[dict]] = {}
     triggers: list[dict] = []
     for person_id, amount, eids in over_line:
@@ -277,7 +301,7 @@ def assess(household: dict, policy: Policy) -> Assessment:  # noqa: C901 - one p
         triggers.append(reason("HOTLINE_REQUEST", "通过12349热线或信访求助", hotline_events))
 
     living = present + len(jailed)
-    income_note = _income_note(income_view, per_capita, standard, label)
+    income_note = _income_note(income_view, per_capita, standard, label, texts)
     if provisional:
         strong = [r for r in triggers if r["code"] in ("MEDICAL_OOP_OVER_LINE", "SEVERE_DISABILITY")]
         if strong and living:
@@ -348,6 +372,10 @@ def _asset_counts(asset_type: str, value: float, policy: Policy) -> bool:
     if asset_type == "property":
         return value >= policy.property_value_yuan
     return value >= policy.business_value_yuan
+
+
+def _no_label(_person_id: str) -> str:
+    return ""
 
 
 def _labeller(members: dict):
@@ -477,10 +505,13 @@ def _removal(
 _INCOME_KINDS_ZH = {"wage": "新就业工资", "pension": "新领养老金", "report": "报告月收入", "fired": "报告失业，工资收入终止"}
 
 
-def _income_note(income_view: HouseholdIncome | None, per_capita, standard, label) -> tuple[str, list[str]]:
+def _income_note(income_view: HouseholdIncome | None, per_capita, standard, label,
+                 texts: bool = True) -> tuple[str, list[str]]:
     """Whose income changed since the roster, from which department, and to what: text and event ids."""
     if income_view is None or not income_view.changes:
         return "", []
+    if not texts:
+        return "", [item[1] for _person_id, change in income_view.changes for item in change.changed]
     parts: list[str] = []
     event_ids: list[str] = []
     for person_id, change in income_view.changes:

@@ -45,8 +45,20 @@ class Monitor:
 
     def feed(self, stream: str, record: dict) -> list[dict]:
         """A validated record of a stream (registry, filings, events, outcomes), applied in full."""
-        queue = deque([R.inbound(stream, record)])
-        alerts: list[dict] = []
+        first = R.inbound(stream, record)
+        if first[0] == R.PERSONS and first[2]["op"] == "event":
+            # the person index only looks an event's household up (`routing.on_person` changes nothing):
+            # the same lookup here saves a hop per event
+            person_id = first[1]
+            first = (R.HOUSEHOLDS, R.household_of(person_id, self.tables[R.PERSONS].get(person_id)), first[2])
+            routed = self.deliver(*first)
+            if not routed.sends:
+                return routed.alerts
+            queue = deque(routed.sends)
+            alerts = list(routed.alerts)
+        else:
+            queue = deque([first])
+            alerts = []
         while queue:
             routed = self.deliver(*queue.popleft())
             alerts.extend(routed.alerts)

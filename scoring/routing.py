@@ -26,8 +26,6 @@ Messages ({"op": …}):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from scoring import household as H
 from scoring.policy import Policy
 
@@ -37,13 +35,30 @@ FILINGS = "filings"
 TABLES = (HOUSEHOLDS, PERSONS, FILINGS)
 
 
-@dataclass(frozen=True)
 class Routed:
-    """What one message did: the key's new state, the alerts it raised, the messages to send on."""
+    """What one message did: the key's new state, the alerts it raised, the messages to send on.
 
-    state: object
-    alerts: list[dict] = field(default_factory=list)
-    sends: list[tuple[str, str, dict]] = field(default_factory=list)
+    A plain class with slots, not a frozen dataclass: one is made per message, and a frozen dataclass
+    costs several times as much to make (it sets each field through object.__setattr__). Read only.
+    """
+
+    __slots__ = ("state", "alerts", "sends")
+
+    def __init__(self, state: object, alerts: list[dict] | None = None,
+                 sends: list[tuple[str, str, dict]] | None = None) -> None:
+        self.state = state
+        self.alerts = [] if alerts is None else alerts
+        self.sends = [] if sends is None else sends
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.state, self.alerts, self.sends) == (other.state, other.alerts, other.sends)
+
+    __hash__ = None  # type: ignore[assignment] - holds lists
+
+    def __repr__(self) -> str:
+        return f"Routed(state={self.state!r}, alerts={self.alerts!r}, sends={self.sends!r})"
 
 
 def inbound(stream: str, record: dict, ingest: float | None = None, hold_seconds: float = 0.0) -> tuple[str, str, dict]:

@@ -88,6 +88,22 @@ def _replay(directory: Path, shortcut: bool) -> dict:
     }
 
 
+def _replay_jobs(directory: Path, jobs: int) -> dict:
+    """`hardship replay --jobs N` end to end: roster, filings and events, alerts written out."""
+    from scoring.monitor import Monitor
+    from scoring.policy import load_policy
+    from streams.replay import replay_files, replay_parallel
+
+    inputs = [("registry", directory / "registry.jsonl"), ("filings", directory / "filings.jsonl"),
+              ("events", directory / "events.jsonl")]
+    with open(os.devnull, "w") as sink:
+        if jobs == 1:
+            summary = replay_files(inputs, sink, sink, Monitor())
+        else:
+            summary = replay_parallel(inputs, sink, sink, load_policy(), jobs)
+    return {"lines": sum(summary.lines.values()), "alerts": summary.total_alerts, "per_process": summary.peak_rss_mib}
+
+
 @click.group(name="bench")
 def bench() -> None:
     """Benchmarks that print figures (events/s, latency percentiles, memory) beside a baseline."""
@@ -102,7 +118,10 @@ def bench() -> None:
               help="where the generated district is kept between runs [default: DATA_DIR/bench-district]")
 @click.option("--full-path/--no-full-path", default=True, show_default=True,
               help="also time the core with the quiet-event shortcut off")
-def bench_core(households: int, days: int, seed: int, data_dir: Path | None, full_path: bool) -> None:
+@click.option("--jobs", "jobs_runs", type=click.IntRange(1, 64), multiple=True,
+              help="also time `hardship replay --jobs N` end to end (roster, filings, events); repeatable")
+def bench_core(households: int, days: int, seed: int, data_dir: Path | None, full_path: bool,
+               jobs_runs: tuple[int, ...]) -> None:
     """Events per second through the replay core on a simulated year, beside the parse floor.
 
     The floor reads the events file and decodes each line with json.loads, nothing else. The core
@@ -130,6 +149,14 @@ def bench_core(households: int, days: int, seed: int, data_dir: Path | None, ful
             + (f"  {note}" if note else "")
         )
     click.echo(f"roster and filings loaded in {core['roster_seconds']:.1f} s before the events phase")
+    for jobs in jobs_runs:
+        run = run_in_child(lambda jobs=jobs: _replay_jobs(directory, jobs))
+        memory = ", ".join(f"{mib:,.0f}" for mib in run["per_process"])
+        click.echo(
+            f"hardship replay --jobs {jobs}, end to end: {run['lines']:,} lines in {run['seconds']:.1f} s "
+            f"({run['lines'] / run['seconds']:,.0f} lines/s, {run['seconds'] / floor['seconds']:.2f} x floor), "
+            f"{run['alerts']:,} alerts; peak MiB per process: {memory}"
+        )
 
 
 def _mount_optional() -> None:

@@ -1,0 +1,108 @@
+"""The core's fast paths (issue 12) change no finding: assessments without texts, the repeated income
+report proven quiet, the light Routed and Step, and the replay's garbage-collector setting."""
+
+from __future__ import annotations
+
+import gc
+import io
+from dataclasses import asdict
+
+import pytest
+
+from connectors.simulator import write_files
+from scoring import household as H
+from scoring.assess import assess
+from scoring.monitor import Monitor
+from scoring.policy import load_policy
+from scoring.routing import Routed
+from streams.replay import fewer_collections, replay_files
+from tests.test_income import PEOPLE, income_event, roster
+
+POLICY = load_policy()
+
+
+def _without_texts(assessment) -> dict:
+    figures = asdict(assessment)
+    figures["kinds"] = {
+        kind: [(item["code"], sorted(set(item["event_ids"]))) for item in reasons]
+        for kind, reasons in figures["kinds"].items()
+    }
+    return figures
+
+
+@pytest.fixture(scope="module")
+def district_households(tmp_path_factory) -> list[dict]:
+    out = tmp_path_factory.mktemp("fast-paths")
+    write_files(out, households=300, days=200, seed=12)
+    monitor = Monitor(POLICY)
+    sink = io.StringIO()
+    replay_files([("registry", out / "registry.jsonl"), ("filings", out / "filings.jsonl"),
+                  ("events", out / "events.jsonl")], sink, sink, monitor)
+    return list(monitor.households.values())
+
+
+def test_assessment_without_texts_differs_only_in_texts(district_households):
+    called = 0
+    for state in district_households:
+        full = assess(state, POLICY)
+        lean = assess(state, POLICY, texts=False)
+        assert _without_texts(lean) == _without_texts(full)
+        called += bool(full.kinds)
+        for reasons in full.kinds.values():
+            assert all(item["text"] for item in reasons)  # the texts an officer reads are all there
+    assert called > 10  # the district has households that call for alerts, so the comparison means something
+
+
+def _two_reports(amounts: tuple[float, float], between: str | None = None, shares: list[float] | None = None):
+    record = roster(2, 2000.0, shares)
+    events = [income_event(1, "income_reported", PEOPLE[0], 10, amounts[0])]
+    if between is not None:
+        events.append(income_event(2, between, PEOPLE[0], 20, 900.0))
+    events.append(income_event(3, "income_reported", PEOPLE[0], 30, amounts[1]))
+    return record, events
+
+
+@pytest.mark.parametrize(
+    ("amounts", "between", "shares", "same"),
+    [
+        ((800.0, 800.0), None, None, True),  # the routine monthly report: proven quiet from the registers
+        ((800.0, 800.0), None, [1000.0, 1000.0], True),
+        ((800.0, 900.0), None, None, False),  # a new amount: the full comparison decides
+        ((800.0, 800.0), "employment_started", None, False),  # a wage came after the earlier report
+        ((800.0, 800.0), "job_loss", None, False),
+    ],
+)
+def test_repeated_report_shortcut(amounts, between, shares, same):
+    record, events = _two_reports(amounts, between, shares)
+    state = H.apply_roster(None, record, POLICY).state
+    for event in events[:-1]:
+        state = H.apply_event(state, event, POLICY).state
+    last = events[-1]
+    earlier = state["facts"][PEOPLE[0]]
+    person = H.F.apply_event(earlier, last, POLICY, state["as_of"])
+    assert H._same_report(earlier, person, state["roster_t"] or 0, state["member_incomes"].get(PEOPLE[0])) is same
+    # whichever way it goes, the shortcut and the full assessment agree
+    quick = H.apply_event(state, last, POLICY, shortcut=True)
+    full = H.apply_event(state, last, POLICY, shortcut=False)
+    assert quick.alerts == full.alerts
+    assert {k: v for k, v in quick.state.items() if k != "quiet"} == {k: v for k, v in full.state.items() if k != "quiet"}
+
+
+def test_routed_and_step_are_light_and_fresh():
+    first, second = Routed("s"), Routed("s")
+    assert first == second and first.alerts == [] and first.sends == []
+    assert first.alerts is not second.alerts  # each its own lists
+    assert Routed("s", [{"a": 1}]) != first
+    with pytest.raises(AttributeError):
+        first.other = 1  # slots: no stray fields
+    step = H.Step({}, [])
+    assert step.assessment is None and step.state == {} and step.alerts == []
+
+
+def test_replay_restores_the_garbage_collector():
+    before = gc.get_threshold()
+    with fewer_collections():
+        assert gc.get_threshold()[0] >= 50_000
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
