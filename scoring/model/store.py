@@ -86,14 +86,31 @@ def load_model(model_dir: Path | str) -> Scorer:
 
 
 def _linear_parts(estimator):
-    """(scaler, logistic regression) of a linear pipeline, calibrated or not; None for other models."""
-    inner = estimator
-    if hasattr(inner, "calibrated_classifiers_"):
-        inner = inner.calibrated_classifiers_[0].estimator
-    steps = getattr(inner, "named_steps", None)
-    if steps is None or "logistic" not in steps:
+    """(mean, scale, coefficients, intercept, calibration) of a calibrated linear pipeline, or None for
+    other models: the score is calibration(f) with f = coef·(x − mean)/scale + intercept, in plain
+    numpy, exactly as the calibrated pipeline computes it (tests/test_model.py checks they agree)."""
+    calibrated = getattr(estimator, "calibrated_classifiers_", None)
+    if not calibrated or len(calibrated) != 1:
         return None
-    return steps["scale"], steps["logistic"]
+    steps = getattr(calibrated[0].estimator, "named_steps", None)
+    if steps is None or "logistic" not in steps or "scale" not in steps:
+        return None
+    scale, logistic = steps["scale"], steps["logistic"]
+    calibrator = calibrated[0].calibrators[0]
+    method = getattr(calibrated[0], "method", None)
+    if method == "sigmoid":
+        a, b = float(calibrator.a_), float(calibrator.b_)
+
+        def calibration(f: np.ndarray) -> np.ndarray:
+            return 1.0 / (1.0 + np.exp(a * f + b))
+    elif method == "isotonic" and getattr(calibrator, "out_of_bounds", None) == "clip":
+        xs, ys = np.asarray(calibrator.X_thresholds_), np.asarray(calibrator.y_thresholds_)
+
+        def calibration(f: np.ndarray) -> np.ndarray:
+            return np.interp(f, xs, ys)
+    else:
+        return None
+    return scale.mean_, scale.scale_, logistic.coef_[0], float(logistic.intercept_[0]), calibration
 
 
 class Scorer:
@@ -107,25 +124,26 @@ class Scorer:
         self._linear = _linear_parts(estimator)
 
     def scores(self, x: np.ndarray) -> np.ndarray:
+        if self._linear is not None:
+            mean, scale, coef, intercept, calibration = self._linear
+            return calibration(((x - mean) / scale) @ coef + intercept)
         return self.estimator.predict_proba(x)[:, 1]
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Per alert and feature, how far the feature moved the model's log-odds from an average alert:
-        exact for the linear model (coefficient × standardised value), by occlusion (the feature set to
-        its training mean) for boosting."""
+        exact for the linear model (coefficient × standardised value: the log-odds of the linear part,
+        which the calibration maps to the score without changing the order), by occlusion for boosting
+        (the feature set to its training mean; all features in one batch)."""
         if self._linear is not None:
-            scale, logistic = self._linear
-            z = (x - scale.mean_) / scale.scale_
-            return z * logistic.coef_[0]
-        base = self._logit(self.scores(x))
-        out = np.zeros_like(x)
-        for j in range(x.shape[1]):
-            if np.all(x[:, j] == self.reference[j]):
-                continue
-            moved = x.copy()
-            moved[:, j] = self.reference[j]
-            out[:, j] = base - self._logit(self.scores(moved))
-        return out
+            mean, scale, coef, _intercept, _calibration = self._linear
+            return ((x - mean) / scale) * coef
+        n, m = x.shape
+        moved = np.repeat(x[np.newaxis, :, :], m, axis=0)  # (feature, alert, feature)
+        for j in range(m):
+            moved[j, :, j] = self.reference[j]
+        logits = self._logit(self.scores(np.vstack([x, moved.reshape(m * n, m)])))
+        base, occluded = logits[:n], logits[n:].reshape(m, n)
+        return (base[np.newaxis, :] - occluded).T
 
     @staticmethod
     def _logit(p: np.ndarray) -> np.ndarray:
