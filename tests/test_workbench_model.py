@@ -112,3 +112,22 @@ def test_a_bad_model_score_is_refused():
     with pytest.raises(Rejected, match="model_reasons"):
         validate_alert({**scored("x", 0.5), "model_reasons": "not a list"})
     assert validate_alert(make_alert("y"))["model_score"] is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pages_show_the_score_its_reasons_and_confirmation_by_band(backend, tmp_path):
+    from tests.test_workbench_pages import login
+
+    with env_on(backend, tmp_path) as env:
+        env.ingest(scored("p1", 0.87, level=1), scored("p2", None, level=4))
+        visit(env, "p1", "confirmed")
+        client = env.client
+        login(client, "bureau")
+        queue = client.get("/queue?status=all&sort=model_score").text
+        assert "按模型核实概率" in queue and "87%" in queue
+        assert queue.index(f"/alerts/{env.number('p1')}\"") < queue.index(f"/alerts/{env.number('p2')}\"")
+        page = client.get(f"/alerts/{env.number('p1')}").text
+        assert "模型核实概率" in page and "人均收入与低保标准之比为0.4，提高核实可能" in page
+        assert "模型核实概率" not in client.get(f"/alerts/{env.number('p2')}").text.split("基本情况")[1].split("</dl>")[0]
+        stats = client.get("/stats").text
+        assert "按模型核实概率分段" in stats and "0.8–1.0" in stats

@@ -186,18 +186,19 @@ def _query_filters(request: Request) -> queue.Filters:
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue_page(request: Request, db: DbDep, page: int = 1) -> Response:
+def queue_page(request: Request, db: DbDep, page: int = 1, sort: str = "level") -> Response:
     actor, user = _actor(request, db)
     filters = _query_filters(request)
     page = max(1, min(page, 10_000))
-    rows, total = queue.list_alerts(db, actor, filters, limit=50, offset=(page - 1) * 50)
+    sort = sort if sort in queue.SORTS else "level"
+    rows, total = queue.list_alerts(db, actor, filters, limit=50, offset=(page - 1) * 50, sort=sort)
     task_of = {t.alert_id: t for t in db.scalars(select(Task).where(Task.alert_id.in_([a.alert_id for a in rows])))}
     items = [views.alert_view(a, task_of.get(a.alert_id)) for a in rows]
     figures = stats.figures(db, today_cst(workbench(request).now()), actor)
     by_level = {level: sum(n for (kind, lv), n in figures.open_alerts.items()
                            if lv == level and access.kind_allowed(actor, kind)) for level in (4, 3, 2, 1)}
     return _render(request, "queue.html", user, items=items, total=total, filters=filters, page=page, by_level=by_level,
-                   overdue=figures.overdue,
+                   overdue=figures.overdue, sort=sort,
                    pages=max(1, (total + 49) // 50), query=request.url.query)
 
 
@@ -444,7 +445,8 @@ def stats_page(request: Request, db: DbDep) -> Response:
     if not access.allowed(actor.role, "stats.read"):
         raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
     figures = stats_view(stats.figures(db, today_cst(workbench(request).now()), actor))
-    return _render(request, "stats.html", user, figures=figures)
+    confirmation = stats.visit_confirmation(db, actor)  # by kind, level and model score band
+    return _render(request, "stats.html", user, figures=figures, confirmation=confirmation)
 
 
 @router.get("/audit", response_class=HTMLResponse)
