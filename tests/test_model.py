@@ -225,3 +225,27 @@ def test_the_numpy_scoring_path_agrees_with_the_pipeline(loop):
     import numpy as np
 
     assert np.allclose(scorer.scores(x), scorer.estimator.predict_proba(x)[:, 1], atol=1e-9)
+
+
+def test_backtest_with_a_model_measures_its_ranking_under_each_policy(loop, tmp_path):
+    from importlib import resources
+
+    from tests.test_backtest import raised_policy
+
+    district = loop["test"]
+    bundled = str(resources.files("scoring").joinpath("policy.yaml"))
+    policy = raised_policy(tmp_path)
+    out = tmp_path / "bt"
+    output = run("backtest", "--registry", str(district / "registry.jsonl"), "--filings", str(district / "filings.jsonl"),
+                 "--events", str(district / "events.jsonl"), "--policy", bundled, "--policy", str(policy),
+                 "--outcomes", str(district / "outcomes.jsonl"), "--model", str(loop["model"]), "--out", str(out))
+    report = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
+    version = load_model(loop["model"]).version
+    assert report["model"]["version"] == version
+    assert len(report["model"]["policies"]) == 2
+    for figures in report["model"]["policies"].values():
+        assert figures["count"] > 0 and figures["auc"] is not None and figures["auc_rules"] is not None
+    assert f"model {version} under" in output
+    for path in out.glob("alerts-*.jsonl"):
+        first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+        assert first["model_version"] == version
