@@ -249,3 +249,53 @@ def test_backtest_with_a_model_measures_its_ranking_under_each_policy(loop, tmp_
     for path in out.glob("alerts-*.jsonl"):
         first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
         assert first["model_version"] == version
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_a_worker_with_a_model_scores_the_alerts_replay_scores(loop, broker, tmp_path, monkeypatch):
+    """`hardship worker --model` on the real embedded broker: the alerts the rules raise in replay, no more and
+    no fewer, each with the model's score, reasons and version (the stream may interleave a household's
+    members' events otherwise than the file, so the scores themselves are not compared)."""
+    from connectors.simulator import generate
+    from tests.stream_helpers import (
+        WorkerProcess,
+        outcome_of,
+        producer,
+        read_topic,
+        send_all,
+        wait_until_settled,
+    )
+
+    monkeypatch.setenv("HARDSHIP_PROVISIONAL_HOLD_SECONDS", "2")
+    sim = generate(households=200, days=120, seed=13)
+    events = list(sim.events)
+    worker = WorkerProcess(broker.url, tmp_path / "worker", tmp_path / "worker.log",
+                           extra_args=("--model", str(loop["model"])))
+    try:
+        prod = producer(broker.bootstrap)
+        send_all(prod, "hardship.registry", sim.registry, "household_id")
+        send_all(prod, "hardship.filings", sim.filings, "staff_id")
+        worker.wait_for("hardship_registry_records_total", len(sim.registry))
+        worker.wait_for("hardship_person_updates_total", sum(len(r["members"]) for r in sim.registry))
+        send_all(prod, "hardship.events", events, "person_id")
+        worker.wait_for("hardship_events_total", len(events))
+        wait_until_settled(worker, broker.bootstrap)
+        streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=6)
+    finally:
+        worker.stop()
+    scorer = load_model(loop["model"])
+    expected = []
+    plain = Monitor()  # the rules alone: the worker with a model raises exactly these
+    for stream, records in (("registry", sim.registry), ("filings", sim.filings), ("events", events)):
+        for record in records:
+            expected.extend(plain.feed(stream, VALIDATORS[stream](record)))
+    assert expected
+    assert outcome_of(streamed) == outcome_of(expected)
+    for alert in streamed:
+        if alert.get("superseded_by"):
+            continue
+        assert alert["model_version"] == scorer.version
+        assert 0.0 <= alert["model_score"] <= 1.0
+        assert isinstance(alert["model_reasons"], list)
+        assert list(alert["model_features"]) == list(FEATURE_NAMES)
