@@ -1415,6 +1415,7 @@ def _emit(
         with open(out_dir / "truth.jsonl", "w", encoding="utf-8") as handle:
             for row in truth:
                 handle.write(_dumps(row) + "\n")
+        _write_outcomes(run, simulation.spec, truth, out_dir / "outcomes.jsonl")
     summary.events = count
     summary.events_by_type = Counter(run.by_type)
     summary.bad_by_kind = bad.counts
@@ -1425,6 +1426,30 @@ def _emit(
     summary.seconds = time.perf_counter() - began
     summary.send_errors = sum(getattr(sink, "errors", 0) for sink in sinks)
     return summary
+
+
+def _write_outcomes(run, spec: Spec, truth: list[dict], path: Path) -> None:
+    """Simulated visit findings (connectors.visits) from the latent state of each household."""
+    from connectors.visits import simulated_outcomes
+
+    def epoch(value: str) -> int:
+        return int(datetime.fromisoformat(value).timestamp())
+
+    rows = []
+    for h in run.world.households:
+        since = {kind: epoch(e["knowable_at"]) for kind, e in h.latent_episodes.items()}
+        counted = sum(1 for m in h.members if m.counted)
+        ratio = run.observed_income(h) / counted / run.standard if counted else None
+        rows.append({"household_id": h.household_id, "coverage": h.coverage, "latent": set(h.latent_episodes),
+                     "since": since, "income_ratio": ratio, "wage_evidence": h.employment_event is not None})
+    for row in truth:
+        if row["household_id"].startswith("person:"):
+            rows.append({"household_id": row["household_id"], "coverage": "none", "latent": {"missed_coverage"},
+                         "since": {"missed_coverage": epoch(row["kinds"][0]["knowable_at"])}})
+    end = spec.start_epoch + spec.days * _DAY
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in simulated_outcomes(rows, spec.seed, end):
+            handle.write(_dumps(record) + "\n")
 
 
 def _write(simulation: Simulation, out_dir: Path, bad_fraction: float = 0.0, progress: bool = False) -> Summary:
@@ -1479,7 +1504,7 @@ def _print_summary(summary: Summary, out_dir: Path | None, broker: str | None) -
         bad = ", ".join(f"{kind} {number:,}" for kind, number in sorted(summary.bad_by_kind.items()))
         console.print(f"invalid records injected (--bad-fraction): {sum(summary.bad_by_kind.values()):,} ({bad})")
     if out_dir is not None:
-        console.print(f"files: {out_dir}/registry.jsonl, filings.jsonl, events.jsonl, truth.jsonl")
+        console.print(f"files: {out_dir}/registry.jsonl, filings.jsonl, events.jsonl, truth.jsonl, outcomes.jsonl")
     if broker:
         console.print(f"produced to {broker}" + (f" ([red]{summary.send_errors:,} send errors[/])" if summary.send_errors else ""))
 

@@ -83,6 +83,9 @@ class Alert(faust.Record, serializer="json", include_metadata=False):
     event_time: str
     emitted_at: str
     recusal_staff_ids: list[str] = []  # noqa: RUF012 - staff who must not handle it (回避)
+    model_score: float | None = None  # the learned model's estimate that a visit confirms it (0–1); None without
+    model_reasons: list[str] = []  # noqa: RUF012 - the features that moved it most, in Chinese
+    model_features: dict[str, float] | None = None  # the household's features when raised (scoring.model)
 
 
 class Outcome(faust.Record, serializer="json", include_metadata=False):
@@ -98,6 +101,7 @@ class Outcome(faust.Record, serializer="json", include_metadata=False):
     reason: str | None = None  # required for a dismissal: 书面告知理由
     finding: str | None = None
     visit_method: str | None = None  # home_visit 入户调查 / neighbour_interview 邻里访问 / letter_evidence 信函索证
+    visit_finding: str | None = None  # after the visit: confirmed 属实 / not_confirmed 不属实 (the model's label)
 
 
 RECORDS = {

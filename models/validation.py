@@ -33,6 +33,7 @@ FILING_ROLES = (
 )
 OUTCOME_DECISIONS = ("confirmed", "dismissed", "merged")
 VISIT_METHODS = ("home_visit", "neighbour_interview", "letter_evidence")  # 入户调查 / 邻里访问 / 信函索证
+VISIT_FINDINGS = ("confirmed", "not_confirmed")  # after the visit: 属实 / 不属实 (the learned model's label)
 
 MAX_MONEY_YUAN = 1_000_000_000  # one billion yuan: larger is a unit or typing error
 MAX_MEMBERS = 30
@@ -409,6 +410,9 @@ def validate_outcome(obj: object) -> dict:
     visit_method = obj.get("visit_method")
     if visit_method is not None and visit_method not in VISIT_METHODS:
         raise Rejected("BAD_VISIT_METHOD", f"visit_method must be one of {', '.join(VISIT_METHODS)}", "visit_method")
+    visit_finding = obj.get("visit_finding")
+    if visit_finding is not None and visit_finding not in VISIT_FINDINGS:
+        raise Rejected("BAD_VISIT_FINDING", f"visit_finding must be one of {', '.join(VISIT_FINDINGS)}", "visit_finding")
     return {
         "outcome_id": parse_identifier(obj["outcome_id"], "outcome_id"),
         "alert_id": parse_identifier(obj["alert_id"], "alert_id"),
@@ -418,6 +422,7 @@ def validate_outcome(obj: object) -> dict:
         "reason": reason,
         "finding": finding,
         "visit_method": visit_method,
+        "visit_finding": visit_finding,
         "decided_by": parse_identifier(obj["decided_by"], "decided_by"),
         "decided_at": obj["decided_at"],
         "t": parse_time(obj["decided_at"], "decided_at"),

@@ -18,9 +18,13 @@ __all__ = ["Monitor", "supersedes"]
 
 
 class Monitor:
-    def __init__(self, policy: Policy | None = None, shortcut: bool = True) -> None:
+    def __init__(self, policy: Policy | None = None, shortcut: bool = True, model=None, features: bool = False) -> None:
         self.policy = policy or load_policy()
         self.shortcut = shortcut
+        # the learned model (scoring.model): adds its fields to the alerts a household raises, nothing else
+        from scoring.model.hook import annotator
+
+        self.annotate = annotator(model, self.policy, features)
         self.tables: dict[str, dict[str, object]] = {table: {} for table in R.TABLES}
 
     @property
@@ -34,6 +38,8 @@ class Monitor:
         state = states.get(key)
         if table == R.HOUSEHOLDS:
             routed = R.on_household(key, state, message, self.policy, self.shortcut)
+            if self.annotate is not None and routed.alerts:
+                routed = self.annotate(routed)
         else:
             routed = R.route(table, key, state, message, self.policy)
         if routed.state is not state:

@@ -38,6 +38,7 @@ from models.validation import (
     validate_registry,
 )
 from scoring import routing as R
+from scoring.model.hook import annotator
 from scoring.policy import Policy, load_policy
 from streams import metrics
 from streams.config import (
@@ -175,6 +176,7 @@ class StreamSettings:
     embedded_broker: bool = False
     app_id: str = APP_ID
     provisional_hold_seconds: float | None = None  # None: HARDSHIP_PROVISIONAL_HOLD_SECONDS or 60 s
+    model: object | None = None  # the learned model (scoring.model.store.Scorer): its fields on each alert
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int, internal: bool = False) -> faust.TopicT:
@@ -252,6 +254,7 @@ class OffsetWatch:
 def create_app(settings: StreamSettings) -> faust.App:
     """A Faust app with the hardship agents wired to `settings.broker_url`."""
     policy = settings.policy or load_policy()
+    annotate = annotator(settings.model, policy)
     partitions = settings.partitions
     hold = settings.provisional_hold_seconds if settings.provisional_hold_seconds is not None else provisional_hold_seconds()
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -412,6 +415,8 @@ def create_app(settings: StreamSettings) -> faust.App:
                 message = json.loads(event.message.value)
                 state = touched[key] if key in touched else faust_table.get(key)
                 routed = route(key.decode("utf-8"), state, message, policy)
+                if annotate is not None and table == R.HOUSEHOLDS and routed.alerts:
+                    routed = annotate(routed)  # the learned model: scores alerts, changes nothing else
                 kind = message["op"]
                 if table == R.HOUSEHOLDS:
                     metrics.household_op_counter(kind).inc()

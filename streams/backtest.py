@@ -197,6 +197,30 @@ def render_html(report: dict) -> str:
     return "".join(part if "<svg" in part else mask_personal(part) for part in parts)
 
 
+def _model_figures(model, runs: list[tuple[str, Path]], outcomes_path: Path | None) -> dict:  # noqa: ANN001
+    """Per policy: the learned model's ranking against the rules' order, on the visit findings given."""
+    from scoring.model.train import figures, join
+
+    out: dict = {"version": model.version, "policies": {}}
+    for label, alerts_path in runs:
+        if outcomes_path is None:
+            continue
+        data = join(alerts_path, outcomes_path)
+        if len(data) == 0 or len(set(data.labels)) < 2:
+            out["policies"][label] = {"count": len(data)}
+            continue
+        fig = figures(data, model.score_features(data.features))
+        out["policies"][label] = {k: fig[k] for k in ("count", "confirmed_share", "auc", "auc_rules",
+                                                      "top_quarter_confirmed", "top_quarter_confirmed_rules",
+                                                      "calibration_max_gap")}
+    for label, fig in out["policies"].items():
+        if "auc" in fig:
+            click.echo(f"model {model.version} under {label}: {fig['count']:,} visit findings, AUC {fig['auc']} "
+                       f"(rules' order {fig['auc_rules']}), top quarter confirmed {fig['top_quarter_confirmed']} "
+                       f"(rules' order {fig['top_quarter_confirmed_rules']})")
+    return out
+
+
 def print_summary(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -236,10 +260,13 @@ def print_summary(report: dict) -> None:
 @click.option("--officers-per-community", type=click.FloatRange(0.1, 100), default=1.0, show_default=True,
               help="community officers (社区民政专干) per community, for visits per officer-month")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="processes per replay")
+@click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), default=None,
+              help="a learned model (`hardship model train`): every policy's alerts get its score and, with "
+                   "--outcomes holding visit findings, the model's ranking is measured beside the rules' for each")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="folder for backtest.json, report.html and alerts-<policy>.jsonl (created if missing)")
 def backtest(registry_path, filings_path, events_path, policy_paths, truth_path, outcomes_path, officers_per_community,
-             jobs, out_dir) -> None:
+             jobs, out_dir, model_dir) -> None:
     """Replay the same history under each policy and compare: alerts gained and lost by kind and level,
     households with their reasons under each, workload per street and community and, given truth or
     visit outcomes, how right each is.
@@ -257,6 +284,9 @@ def backtest(registry_path, filings_path, events_path, policy_paths, truth_path,
             policies.append(load_policy(path))
         except PolicyError as exc:
             raise click.ClickException(f"{exc}\nNothing was replayed; fix this policy file and run again.") from None
+    from streams.replay import load_model_or_exit
+
+    model = load_model_or_exit(model_dir)  # refused at start, before anything is replayed
     truth = read_jsonl(truth_path, "truth") if truth_path else None
     outcomes = read_jsonl(outcomes_path, "outcomes") if outcomes_path else None
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -268,14 +298,17 @@ def backtest(registry_path, filings_path, events_path, policy_paths, truth_path,
         dead_path = out_dir / "deadletters.jsonl"
         with open(alerts_path, "w", encoding="utf-8") as alerts_file, open(dead_path, "w", encoding="utf-8") as dead_file:
             if jobs > 1:
-                summary = replay_parallel(inputs, alerts_file, dead_file, policy, jobs)
+                summary = replay_parallel(inputs, alerts_file, dead_file, policy, jobs, model=model)
             else:
-                summary = replay_files(inputs, alerts_file, dead_file, Monitor(policy))
+                summary = replay_files(inputs, alerts_file, dead_file, Monitor(policy, model=model))
         click.echo(f"{label}: {sum(summary.lines.values()):,} lines replayed in {time.perf_counter() - started:.1f} s, "
                    f"{summary.total_alerts:,} alert records", err=True)
         runs.append(Run(label, policy.version, read_jsonl(alerts_path, "alerts")))
     months, households = _months_and_households(registry_path, events_path)
     report = compare(runs, households, months, officers_per_community, truth, outcomes)
+    if model is not None:
+        report["model"] = _model_figures(model, [(run.label, out_dir / f"alerts-{run.label}.jsonl") for run in runs],
+                                         outcomes_path)
     # household ids of people on no roster carry a resident ID: the report and its JSON are masked exports
     (out_dir / "backtest.json").write_text(json.dumps(masked(report), ensure_ascii=False, indent=2), encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(report), encoding="utf-8")

@@ -159,6 +159,77 @@ def bench_core(households: int, days: int, seed: int, data_dir: Path | None, ful
         )
 
 
+def _replay_model(directory: Path, model_dir: Path | None) -> dict:
+    """`hardship replay` over the district with or without a learned model; the time inside the model's
+    annotation (features, scores, reasons) is measured separately."""
+    from scoring.monitor import Monitor
+    from streams.replay import replay_files
+
+    scorer = None
+    if model_dir is not None:
+        from scoring.model.store import load_model
+
+        scorer = load_model(model_dir)
+    monitor = Monitor(model=scorer)
+    inner = {"seconds": 0.0, "calls": 0}
+    if monitor.annotate is not None:
+        annotate = monitor.annotate
+
+        def timed(routed):  # noqa: ANN001, ANN202
+            started = time.perf_counter()
+            try:
+                return annotate(routed)
+            finally:
+                inner["seconds"] += time.perf_counter() - started
+                inner["calls"] += 1
+
+        monitor.annotate = timed
+    inputs = [("registry", directory / "registry.jsonl"), ("filings", directory / "filings.jsonl"),
+              ("events", directory / "events.jsonl")]
+    with open(os.devnull, "w") as sink:
+        started = time.perf_counter()
+        summary = replay_files(inputs, sink, sink, monitor)
+        seconds = time.perf_counter() - started
+    return {"replay_seconds": seconds, "model_seconds": inner["seconds"], "annotations": inner["calls"],
+            "alerts": summary.total_alerts, "lines": sum(summary.lines.values())}
+
+
+@bench.command(name="model")
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, path_type=Path),
+              help="a model folder written by `hardship model train`")
+@click.option("--households", type=click.IntRange(min=1), default=3_000, show_default=True,
+              help="households of the simulated district")
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="days of events")
+@click.option("--seed", type=int, default=12, show_default=True, help="simulator seed")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where the generated district is kept between runs [default: DATA_DIR/bench-model-district]")
+@click.option("--rounds", type=click.IntRange(1, 10), default=2, show_default=True,
+              help="replays of each kind, alternating (the machine may be shared)")
+def bench_model(model_dir: Path, households: int, days: int, seed: int, data_dir: Path | None, rounds: int) -> None:
+    """The learned model's cost: `hardship replay` without a model beside replay with one, same run.
+
+    Prints both replay times, their ratio, and the time spent inside the model's annotation as a
+    share of the replay with it (the model scores alerts only, never every event).
+    """
+    settings = load_settings()
+    directory = ensure_district(data_dir or settings.data_dir / "bench-model-district", households, days, seed)
+    plain, scored = [], []
+    for _ in range(rounds):
+        plain.append(run_in_child(lambda: _replay_model(directory, None)))
+        scored.append(run_in_child(lambda: _replay_model(directory, model_dir)))
+    best_plain = min(r["replay_seconds"] for r in plain)
+    best_scored = min(r["replay_seconds"] for r in scored)
+    inside = min(r["model_seconds"] for r in scored)
+    click.echo(f"district: {households:,} households, {days} days, {plain[0]['lines']:,} input lines, "
+               f"{plain[0]['alerts']:,} alerts; cpus {os.cpu_count()}; best of {rounds}")
+    click.echo(f"{'phase':<36} {'seconds':>8}")
+    click.echo(f"{'replay without a model (baseline)':<36} {best_plain:>8.2f}")
+    click.echo(f"{'replay with the model':<36} {best_scored:>8.2f}  ratio {best_scored / best_plain:.3f}")
+    click.echo(f"{'inside the model (features, scores)':<36} {inside:>8.3f}  {inside / best_scored:.2%} of the replay "
+               f"with it; {scored[0]['annotations']:,} scoring calls, {inside / max(1, scored[0]['alerts']) * 1000:.2f} ms "
+               "per alert")
+
+
 def _mount_optional() -> None:
     """Benchmarks owned by other parts, mounted when their modules are present."""
     import importlib

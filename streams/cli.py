@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("streams.topics:topics", "create or check the topics as a production cluster needs them"),
     "evaluate": ("streams.evaluate:evaluate_command", "detection against ground truth: recall, precision, lead time"),
     "backtest": ("streams.backtest:backtest", "the same history under two policies, compared side by side"),
+    "model": ("streams.model_cli:model", "the learned model: train on visit findings, evaluate, rank alerts"),
 }
 
 

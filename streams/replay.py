@@ -215,7 +215,8 @@ def _replay_files(inputs, alerts_out, deadletter_out, monitor, progress, partiti
     return summary
 
 
-def _replay_part(inputs, policy, index: int, jobs: int, alerts_path: str, dead_path: str, done, results) -> None:
+def _replay_part(inputs, policy, index: int, jobs: int, alerts_path: str, dead_path: str, done, results,
+                 model=None, features: bool = False) -> None:
     """One process of `replay_parallel`: its summary goes back on `results` (an exception as text)."""
     def count_bytes(_stream: str, nbytes: int) -> None:
         with done.get_lock():
@@ -223,7 +224,8 @@ def _replay_part(inputs, policy, index: int, jobs: int, alerts_path: str, dead_p
 
     try:
         with open(alerts_path, "w", encoding="utf-8") as alerts_file, open(dead_path, "w", encoding="utf-8") as dead_file:
-            summary = replay_files(inputs, alerts_file, dead_file, Monitor(policy), count_bytes if index == 0 else None,
+            summary = replay_files(inputs, alerts_file, dead_file, Monitor(policy, model=model, features=features),
+                                   count_bytes if index == 0 else None,
                                    Partition(index, jobs))
         results.put((index, summary, None))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent, which stops the run
@@ -243,7 +245,8 @@ def _merge_tagged(paths: list[str], out: IO[str]) -> None:
 
 
 def replay_parallel(inputs: list[tuple[str, Path]], alerts_out: IO[str], deadletter_out: IO[str], policy: Policy,
-                    jobs: int, progress: Callable[[str, int], None] | None = None) -> ReplaySummary:
+                    jobs: int, progress: Callable[[str, int], None] | None = None, model=None,
+                    features: bool = False) -> ReplaySummary:
     """`replay_files` over `jobs` processes, households partitioned between them; the alerts and dead
     letters come out identical to one process's (in the same order; only `emitted_at` differs)."""
     import multiprocessing
@@ -257,7 +260,7 @@ def replay_parallel(inputs: list[tuple[str, Path]], alerts_out: IO[str], deadlet
     with tempfile.TemporaryDirectory(prefix="hardship-replay-") as scratch:
         paths = [(f"{scratch}/alerts-{i}", f"{scratch}/dead-{i}") for i in range(jobs)]
         processes = [
-            context.Process(target=_replay_part, args=(inputs, policy, i, jobs, *paths[i], done, results),
+            context.Process(target=_replay_part, args=(inputs, policy, i, jobs, *paths[i], done, results, model, features),
                             name=f"hardship-replay-{i}")
             for i in range(jobs)
         ]
@@ -331,6 +334,18 @@ def _progress_reporter(paths: list[Path], enabled: bool):
     return progress, advance
 
 
+def load_model_or_exit(model_dir: Path | None):
+    """The learned model of --model, or None; a file that cannot be used stops the command at start."""
+    if model_dir is None:
+        return None
+    from scoring.model.store import ModelError, load_model
+
+    try:
+        return load_model(model_dir)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command(name="replay")
 @click.option("--registry", "registry_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="household roster, JSON Lines (hardship.registry records)")
@@ -349,8 +364,14 @@ def _progress_reporter(paths: list[Path], enabled: bool):
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="processes: households are partitioned between them; the output is the same as with one")
+@click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), default=None,
+              help="a learned model folder (`hardship model train --out DIR`): each alert gets model_score, "
+                   "model_reasons and the model's version; without it the alerts are exactly as the rules make them")
+@click.option("--features", is_flag=True,
+              help="add each alert's model_features (the household when it was raised): the training set of a "
+                   "first model, before any model exists (--model adds them too)")
 def replay(registry_path, filings_path, events_path, outcomes_path, policy_path, alerts_out, deadletter_out, progress,
-           jobs):
+           jobs, model_dir, features):
     """Score JSON Lines files with the same core as the stream: the way to backtest a policy change.
 
     Registry and filings are read first, then events in file order. Prints alerts by kind and level
@@ -367,14 +388,15 @@ def replay(registry_path, filings_path, events_path, outcomes_path, policy_path,
         policy = load_policy(policy_path)
     except PolicyError as exc:
         raise click.ClickException(f"{exc}\nFix the policy file, or leave out --policy to use the bundled one.") from None
+    model = load_model_or_exit(model_dir)
     show = sys.stderr.isatty() if progress is None else progress
     bar, advance = _progress_reporter([p for _, p in inputs], show)
     started = time.perf_counter()
     with open(alerts_out, "w", encoding="utf-8") as alerts_file, open(deadletter_out, "w", encoding="utf-8") as dead_file:
         def run() -> ReplaySummary:
             if jobs > 1:
-                return replay_parallel(inputs, alerts_file, dead_file, policy, jobs, advance)
-            return replay_files(inputs, alerts_file, dead_file, Monitor(policy), advance)
+                return replay_parallel(inputs, alerts_file, dead_file, policy, jobs, advance, model, features)
+            return replay_files(inputs, alerts_file, dead_file, Monitor(policy, model=model, features=features), advance)
 
         if bar is not None:
             with bar:

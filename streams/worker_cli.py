@@ -16,7 +16,7 @@ def internal_topics() -> tuple[str, ...]:
 
 
 def build_app(broker_url: str, partitions: int, store: str, data_dir: Path, web_port: int | None,
-              policy_path: str | None, embedded: bool, web_host: str = "127.0.0.1"):
+              policy_path: str | None, embedded: bool, web_host: str = "127.0.0.1", model=None):
     from scoring.policy import PolicyError, load_policy
     from streams.app import StreamSettings, create_app
     from streams.broker import create_topics
@@ -27,7 +27,8 @@ def build_app(broker_url: str, partitions: int, store: str, data_dir: Path, web_
         raise click.ClickException(f"{exc}\nFix the policy file, or leave out --policy for the bundled one.") from None
     create_topics(broker_url, (*CONTRACT_TOPICS, *internal_topics()), partitions=partitions)
     return create_app(StreamSettings(broker_url=broker_url, partitions=partitions, store=store, data_dir=data_dir,
-                                     web_port=web_port, web_host=web_host, policy=policy, embedded_broker=embedded))
+                                     web_port=web_port, web_host=web_host, policy=policy, embedded_broker=embedded,
+                                     model=model))
 
 
 def run_worker(app, loglevel: str = "warning") -> None:
@@ -78,14 +79,19 @@ def run_worker(app, loglevel: str = "warning") -> None:
 @click.option("--tansu", is_flag=True, help="the broker is tansu (as in tests and the demo): apply its quirks")
 @click.option("--loglevel", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
-def worker(broker, partitions, store, data_dir, metrics_port, metrics_host, policy, tansu, loglevel):
+@click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), default=None,
+              help="a learned model folder (`hardship model train --out DIR`): each alert gets model_score and "
+                   "model_reasons; without it the worker behaves as without a model (model_version rules-only)")
+def worker(broker, partitions, store, data_dir, metrics_port, metrics_host, policy, tansu, loglevel, model_dir):
     """Run one worker of the monitor: agents, tables, alerts to hardship.alerts.
 
     Start as many as there are machines (up to the partition count); Faust spreads the partitions
     and moves the tables when a worker comes or goes. Stop with Ctrl-C or SIGTERM.
     """
     from streams.logs import configure_logging
+    from streams.replay import load_model_or_exit
 
+    model = load_model_or_exit(model_dir)  # a model that cannot be used stops the worker at start
     configure_logging(loglevel)  # text, or JSON lines with HARDSHIP_LOG_FORMAT=json
     settings = load_settings(broker=broker, data_dir=data_dir)
     if settings.broker is None:
@@ -95,9 +101,9 @@ def worker(broker, partitions, store, data_dir, metrics_port, metrics_host, poli
                              partitions=partitions) as running:
             click.echo(f"no broker configured: started the embedded tansu broker at {running.url}", err=True)
             app = build_app(running.url, partitions, store, settings.data_dir, metrics_port or None, policy, True,
-                            metrics_host)
+                            metrics_host, model)
             run_worker(app, loglevel)
         return
     app = build_app(settings.broker, partitions, store, settings.data_dir, metrics_port or None, policy, tansu,
-                    metrics_host)
+                    metrics_host, model)
     run_worker(app, loglevel)

@@ -24,13 +24,13 @@ class WorkerProcess:
     """`hardship worker` in its own process group, with its metrics port."""
 
     def __init__(self, broker_url: str, data_dir: Path, log_path: Path, loglevel: str = "warning",
-                 store: str = "memory://") -> None:
+                 store: str = "memory://", extra_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.log_path = log_path
         env = dict(os.environ, HARDSHIP_DATA_DIR=str(data_dir))
         self.process = subprocess.Popen(
             [HARDSHIP, "worker", "--broker", broker_url, "--tansu", "--metrics-port", str(self.port),
-             "--loglevel", loglevel, "--store", store],
+             "--loglevel", loglevel, "--store", store, *extra_args],
             env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
         )
 

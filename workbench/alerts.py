@@ -71,6 +71,7 @@ def validate_alert(obj: object) -> dict:
         refuse_control_characters(staff_id, f"recusal_staff_ids[{j}]")
     parse_time(obj["event_time"], "event_time")
     parse_time(obj["emitted_at"], "emitted_at")
+    model_score, model_reasons, model_features = _model_fields(obj)
     return {
         "alert_id": parse_identifier(obj["alert_id"], "alert_id"),
         "household_id": parse_identifier(obj["household_id"], "household_id"),
@@ -86,7 +87,26 @@ def validate_alert(obj: object) -> dict:
         "model_version": refuse_control_characters(str(obj["model_version"])[:64], "model_version"),
         "event_time": parse_iso(obj["event_time"]),
         "emitted_at": parse_iso(obj["emitted_at"]),
+        "model_score": model_score,
+        "model_reasons": model_reasons,
+        "model_features": model_features,
     }
+
+
+def _model_fields(obj: dict) -> tuple[float | None, list[str] | None, dict[str, float] | None]:
+    """The learned model's optional fields (null without a model), checked."""
+    score = obj.get("model_score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1):
+        raise Rejected("BAD_MODEL_SCORE", f"model_score must be a number 0-1 or null, not {score!r}", "model_score")
+    reasons = obj.get("model_reasons")
+    if reasons is not None and (not isinstance(reasons, list) or len(reasons) > 10
+                                or not all(isinstance(r, str) and len(r) <= 200 for r in reasons)):
+        raise Rejected("BAD_MODEL_REASONS", "model_reasons must be a list of at most 10 short texts", "model_reasons")
+    features = obj.get("model_features")
+    if features is not None and (not isinstance(features, dict) or len(features) > 500 or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) for k, v in features.items())):
+        raise Rejected("BAD_MODEL_FEATURES", "model_features must be an object of numbers", "model_features")
+    return (None if score is None else float(score)), (list(reasons) if reasons else None), features
 
 
 def by_alert_id(session: Session, alert_id: str) -> Alert | None:

@@ -65,6 +65,16 @@ class DatabaseCollector:
             visits.add_metric([kind, "refuted"], total - confirmed)
         yield ratio
         yield visits
+        # 走访确认率 by level and by the learned model's score band: are high scores really confirmed more often?
+        with self.sessions() as session:
+            confirmation = stats.visit_confirmation(session)
+        by_group = GaugeMetricFamily("hardship_workbench_visits_by_group",
+                                     "Visited alerts by level or model score band, and result", labels=["group", "key", "result"])
+        for group in ("level", "score_band"):
+            for key, confirmed, total in confirmation[group]:
+                by_group.add_metric([group, key, "confirmed"], confirmed)
+                by_group.add_metric([group, key, "refuted"], total - confirmed)
+        yield by_group
 
 
 class Metrics:

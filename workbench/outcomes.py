@@ -46,7 +46,8 @@ def new_outcome_id() -> str:
 
 def build_outcome(*, alert_id: str, household_id: str, decision: str, decided_by: str, decided_at: datetime,
                   new_coverage: str | None = None, reason: str | None = None, finding: str | None = None,
-                  visit_method: str | None = None, outcome_id: str | None = None) -> dict:
+                  visit_method: str | None = None, outcome_id: str | None = None,
+                  visit_finding: str | None = None) -> dict:
     """The outcome record; raises models.validation.Rejected if it would break the contract."""
     record = {
         "outcome_id": outcome_id or new_outcome_id(),
@@ -60,6 +61,8 @@ def build_outcome(*, alert_id: str, household_id: str, decision: str, decided_by
         "finding": finding,
         "visit_method": visit_method,
     }
+    if visit_finding is not None:  # after a home visit: the learned model's label
+        record["visit_finding"] = visit_finding
     validate_outcome(record)
     return record
 

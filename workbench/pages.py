@@ -209,7 +209,7 @@ def _query_filters(request: Request, db: Session, actor: Actor) -> queue.Filters
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue_page(request: Request, db: DbDep, page: int = 1) -> Response:
+def queue_page(request: Request, db: DbDep, page: int = 1, sort: str = "level") -> Response:
     actor, user = _actor(request, db)
     typed = {"street": request.query_params.get("street", "")[:64], "community": request.query_params.get("community", "")[:64]}
     suggestions = _suggestions(db, actor)
@@ -221,7 +221,8 @@ def queue_page(request: Request, db: DbDep, page: int = 1) -> Response:
         return _render(request, "queue.html", user, status_code=422, items=[], total=0, filters=queue.Filters(), page=1,
                        by_level={}, overdue=0, pages=1, query="", filter_error=exc.message, typed=typed, **suggestions)
     page = max(1, min(page, 10_000))
-    rows, total = queue.list_alerts(db, actor, filters, limit=50, offset=(page - 1) * 50)
+    sort = sort if sort in queue.SORTS else "level"
+    rows, total = queue.list_alerts(db, actor, filters, limit=50, offset=(page - 1) * 50, sort=sort)
     task_of = {t.alert_id: t for t in db.scalars(select(Task).where(Task.alert_id.in_([a.alert_id for a in rows])))}
     names = division_names.names_for(db, [a.division_code for a in rows])
     items = [views.alert_view(a, task_of.get(a.alert_id), names) for a in rows]
@@ -231,7 +232,7 @@ def queue_page(request: Request, db: DbDep, page: int = 1) -> Response:
     may_bulk = access.allowed(actor.role, "alert.triage")
     return _render(request, "queue.html", user, items=items, total=total, filters=filters, page=page, by_level=by_level,
                    may_bulk=may_bulk, back="/queue?" + request.url.query if request.url.query else "/queue",
-                   overdue=figures.overdue,
+                   overdue=figures.overdue, sort=sort,
                    pages=max(1, (total + 49) // 50), query=request.url.query, typed=typed, **suggestions)
 
 
@@ -574,7 +575,9 @@ def stats_page(request: Request, db: DbDep) -> Response:
         raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
     today = today_cst(workbench(request).now())
     figures = stats_view(stats.figures(db, today, actor))
-    return _render(request, "stats.html", user, figures=figures, places=_place_view(db, actor, today))
+    confirmation = stats.visit_confirmation(db, actor)  # by kind, level and model score band
+    return _render(request, "stats.html", user, figures=figures, places=_place_view(db, actor, today),
+                   confirmation=confirmation)
 
 
 def _place_view(db: Session, actor: Actor, today: date) -> dict:

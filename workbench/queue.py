@@ -58,17 +58,24 @@ def lead_score():  # noqa: ANN201
     return case((Alert.kind == "should_exit", Alert.removal_score), else_=Alert.hardship_score)
 
 
-def list_alerts(session: Session, actor: Actor, filters: Filters, limit: int = 200, offset: int = 0) -> tuple[list[Alert], int]:
-    """(page of alerts sorted red first and by their lead score, total count)."""
+SORTS = ("level", "model_score")  # the rules' order (red first, by lead score), or the learned model's estimate first
+
+
+def list_alerts(session: Session, actor: Actor, filters: Filters, limit: int = 200, offset: int = 0,
+                sort: str = "level") -> tuple[list[Alert], int]:
+    """(page of alerts sorted red first and by their lead score, or by model_score with unscored last; total count)."""
     if not access.allowed(actor.role, "queue.read"):
         raise Forbidden("您的角色不能查看预警队列", "ROLE_FORBIDDEN")
     query = alerts_query(actor, filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Alert.level.desc(), lead_score().desc(), Alert.hardship_score.desc(), Alert.removal_score.desc(),
-                       Alert.alert_id)
-        .limit(limit).offset(offset)
-    )
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+    order = (Alert.level.desc(), lead_score().desc(), Alert.hardship_score.desc(), Alert.removal_score.desc(),
+             Alert.alert_id)
+    if sort == "model_score":
+        # unscored alerts (no model when they came) last, in the rules' order; the same on SQLite and PostgreSQL
+        order = (Alert.model_score.is_(None), Alert.model_score.desc(), *order)
+    rows = session.scalars(query.order_by(*order).limit(limit).offset(offset))
     return list(rows), total
 
 

@@ -63,3 +63,33 @@ def figures(session: Session, today: date, actor: Actor | None = None) -> Figure
         confirmed, total = result.visits_by_kind.get(kind, (0, 0))
         result.visits_by_kind[kind] = (confirmed + (outcome == "confirmed"), total + 1)
     return result
+
+
+# 模型评分段: bands of the learned model's score, and alerts that came without one
+SCORE_BANDS = ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0001))
+
+
+def score_band(score: float | None) -> str:
+    if score is None:
+        return "无模型评分"
+    for low, high in SCORE_BANDS:
+        if low <= score < high:
+            return f"{low:.1f}–{min(high, 1.0):.1f}"
+    return "无模型评分"
+
+
+def visit_confirmation(session: Session, actor: Actor | None = None) -> dict[str, list[tuple[str, int, int]]]:
+    """The share of visits that confirmed the alert (核实属实率), by kind, by level and by model score band:
+    {"kind" | "level" | "score_band": [(key, confirmed, visits)]}, so a bureau sees whether high scores are
+    really more often confirmed. Scoped to the actor's divisions (None: the whole database, for /metrics)."""
+    query = select(Alert.kind, Alert.level, Alert.model_score, Visit.result).join(Task, Task.id == Visit.task_id) \
+        .join(Alert, Alert.alert_id == Task.alert_id)
+    if actor is not None:
+        query = scoped(query, actor, Alert.division_code)
+    groups: dict[str, dict[str, list[int]]] = {"kind": {}, "level": {}, "score_band": {}}
+    for kind, level, score, outcome in session.execute(query):
+        for group, key in (("kind", kind), ("level", str(level)), ("score_band", score_band(score))):
+            counts = groups[group].setdefault(key, [0, 0])
+            counts[0] += outcome == "confirmed"
+            counts[1] += 1
+    return {group: [(key, c, n) for key, (c, n) in sorted(rows.items())] for group, rows in groups.items()}

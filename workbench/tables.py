@@ -93,6 +93,11 @@ class Alert(Base):
     recusal_staff_ids: Mapped[list] = mapped_column(JSON)
     policy_version: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(64))
+    # the learned model (scoring/model): its estimate that a visit confirms the alert, its reasons in Chinese,
+    # and the household's features when raised (the next training set); null without a model
+    model_score: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    model_reasons: Mapped[list | None] = mapped_column(JSON, nullable=True, default=None)
+    model_features: Mapped[dict | None] = mapped_column(JSON, nullable=True, default=None)
     event_time: Mapped[datetime] = mapped_column(UTCDateTime)
     emitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -204,7 +204,7 @@ def record_visit(session: Session, actor: Actor, task_id: int, *, method: str, f
         alert_id=alert.alert_id, household_id=alert.household_id,
         decision="confirmed" if result == "confirmed" else "dismissed",
         decided_by=actor.username, decided_at=now, new_coverage=new_coverage, reason=reason, finding=finding,
-        visit_method=method,
+        visit_method=method, visit_finding="confirmed" if result == "confirmed" else "not_confirmed",
     )
     visit = Visit(task_id=task.id, method=method, finding=finding, result=result, reason=reason,
                   new_coverage=new_coverage, contact_phone=contact_phone, bank_card=bank_card,

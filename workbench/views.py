@@ -44,6 +44,8 @@ def alert_view(alert: Alert, task: Task | None = None, names: dict[str, str] | N
         "merged_into": mask_text(alert.merged_into),
         "policy_version": alert.policy_version,
         "model_version": alert.model_version,
+        "model_score": None if alert.model_score is None else round(alert.model_score, 2),  # 模型核实概率
+        "model_reasons": [mask_text(r) for r in alert.model_reasons or []],
         "event_time": iso_cst(alert.event_time),
         "emitted_at": iso_cst(alert.emitted_at),
         "received_at": iso_cst(alert.received_at),
