@@ -46,8 +46,9 @@ def figures(session: Session, today: date, actor: Actor | None = None) -> Figure
     alerts = select(Alert.kind, Alert.level, func.count()).where(Alert.status.in_(OPEN_STATUSES))
     tasks = select(Task.status, func.count())
     overdue = select(func.count()).select_from(Task).where(Task.status != "done", Task.due_date < today)
+    # visits the street office approved (复核通过): a record waiting for review may still be sent back
     visits = select(Alert.kind, Visit.result, Alert.received_at, Visit.recorded_at).join(Task, Task.id == Visit.task_id) \
-        .join(Alert, Alert.alert_id == Task.alert_id)
+        .join(Alert, Alert.alert_id == Task.alert_id).where(Visit.review_status == "approved")
     if actor is not None:
         alerts = scoped(alerts, actor, Alert.division_code)
         tasks = scoped(tasks, actor, Task.division_code)
@@ -83,7 +84,7 @@ def visit_confirmation(session: Session, actor: Actor | None = None) -> dict[str
     {"kind" | "level" | "score_band": [(key, confirmed, visits)]}, so a bureau sees whether high scores are
     really more often confirmed. Scoped to the actor's divisions (None: the whole database, for /metrics)."""
     query = select(Alert.kind, Alert.level, Alert.model_score, Visit.result).join(Task, Task.id == Visit.task_id) \
-        .join(Alert, Alert.alert_id == Task.alert_id)
+        .join(Alert, Alert.alert_id == Task.alert_id).where(Visit.review_status == "approved")  # reviewed (复核) only
     if actor is not None:
         query = scoped(query, actor, Alert.division_code)
     groups: dict[str, dict[str, list[int]]] = {"kind": {}, "level": {}, "score_band": {}}

@@ -260,7 +260,8 @@ def review(session: Session, actor: Actor, task_id: int, decision: str, now: dat
             alert_id=alert.alert_id, household_id=alert.household_id,
             decision="confirmed" if visit.result == "confirmed" else "dismissed",
             decided_by=visit.recorded_by, decided_at=now, new_coverage=visit.new_coverage, reason=visit.reason,
-            finding=visit.finding, visit_method=visit.method, outcome_id=visit.outcome_id)
+            finding=visit.finding, visit_method=visit.method, outcome_id=visit.outcome_id,
+            visit_finding="confirmed" if visit.result == "confirmed" else "not_confirmed")
         visit.review_status, visit.reviewed_by, visit.reviewed_at = "approved", actor.username, now
         task.status, task.done_at = "done", now
         alert.status, alert.updated_at = "closed", now

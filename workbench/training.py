@@ -37,7 +37,8 @@ def _alert_id(alert_id: str, household_id: str) -> str:
 def training_set(session: Session, actor: Actor) -> tuple[list[dict], list[dict]]:
     if not access.allowed(actor.role, "export"):
         raise Forbidden("您的角色不能导出数据", "ROLE_FORBIDDEN")
-    query = scoped(select(Alert, Visit).join(Task, Task.alert_id == Alert.alert_id).join(Visit, Visit.task_id == Task.id),
+    query = scoped(select(Alert, Visit).join(Task, Task.alert_id == Alert.alert_id).join(Visit, Visit.task_id == Task.id)
+                   .where(Visit.review_status == "approved"),  # a finding the street has not reviewed (复核) is no label
                    actor, Alert.division_code).order_by(Alert.alert_id)
     alerts: list[dict] = []
     outcomes: list[dict] = []
