@@ -471,6 +471,10 @@ def create_app(settings: StreamSettings) -> faust.App:
                     sends += routed.sends
                     sources += [event] * len(routed.sends)
                     alerts += [(alert, message.get("ingest")) for alert in routed.alerts]
+            # what the batch sends on and its alerts go out before its table writes: a crash between the two
+            # then sends them again after a restart (at-least-once), never loses them
+            await forward(name, sends, sources)
+            await send_alerts(alerts)
             for key, state in touched.items():
                 # One write per key per batch, made in the context of the last message that carried the
                 # key: the RocksDB store files a write under the current event's partition, which is the
@@ -481,8 +485,6 @@ def create_app(settings: StreamSettings) -> faust.App:
                         del faust_table[key]
                 else:
                     faust_table[key] = state
-            await forward(name, sends, sources)
-            await send_alerts(alerts)
             if table == R.PERSONS:
                 metrics.PERSON_UPDATES.inc(ops)
             else:
@@ -565,8 +567,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         await drive(stream, R.HOUSEHOLDS, households, "households")
 
     async def send_alerts(alerts: list[tuple[dict, float | None]]) -> None:
-        """A batch's alerts, after its table writes were queued: a crash between the two then tends to
-        leave a state that knows the alert rather than an alert the restored state would raise again."""
+        """A batch's alerts, stamped and counted."""
         stamp = now_iso()
         now = time.time()
         for alert, ingest in alerts:
