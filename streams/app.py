@@ -86,6 +86,9 @@ class Liveness:
         self.lag: dict[tuple[str, int], int] = {}
         self.known: dict[tuple[str, int], bool] = {}  # whether the partition's high water is known yet
         self.high: dict[tuple[str, int], int | None] = {}
+        # the highest offset this worker ever saw committed per partition, kept across rebalances (Faust
+        # forgets its committed offsets on every rebalance): offsets never go back unless the broker lost data
+        self.peak: dict[tuple[str, int], int] = {}
 
     def update(self, consumer, now: float) -> None:
         try:
@@ -106,6 +109,8 @@ class Liveness:
             if key not in self.progress_at or committed != self.committed.get(key) or lag == 0:
                 self.progress_at[key] = now
             self.committed[key] = committed
+            if committed is not None and committed > self.peak.get(key, -1):
+                self.peak[key] = committed
             self.lag[key] = lag
             metrics.PARTITION_LAG.labels(tp.topic, str(tp.partition)).set(lag)
             metrics.SINCE_PROGRESS.labels(tp.topic, str(tp.partition)).set(now - self.progress_at[key])
@@ -255,7 +260,7 @@ class OffsetWatch:
 
     def __init__(self, committed=None) -> None:
         self.last: dict[tuple[str, int], int] = {}
-        self.committed = committed  # tp -> the offset this group committed, as the consumer knows it
+        self.committed = committed  # tp -> the highest offset this worker saw its group commit there
 
     def clear(self) -> None:
         self.last.clear()
@@ -267,7 +272,7 @@ class OffsetWatch:
         committed = self.committed(message.tp) if self.committed else None
         if committed is not None and message.offset < committed - 1:
             broker_lost_data(f"offset {message.offset} of {message.topic}[{message.partition}] is below the offset "
-                             f"{committed} this group committed there")
+                             f"{committed} this worker saw its group commit there")
         last = self.last.get(tp)
         if last is not None:
             if message.offset > last + 1:
@@ -339,7 +344,8 @@ def create_app(settings: StreamSettings) -> faust.App:
     households = app.Table("households", default=None, **table_options)
     persons = app.Table("persons", default=None, **table_options)  # person_id -> {"h": household, "filed": [...]}
     filings = app.Table("filings", default=None, **table_options)  # staff_id -> the filing applied
-    watch = OffsetWatch(lambda tp: app.consumer._committed_offset.get(tp))  # Faust keeps no public accessor
+    liveness = Liveness({EVENTS_TOPIC, REGISTRY_TOPIC, FILINGS_TOPIC, OUTCOMES_TOPIC, HOUSEHOLDS_TOPIC, PERSONS_TOPIC})
+    watch = OffsetWatch(lambda tp: liveness.peak.get((tp.topic, tp.partition)))
 
     @app.on_partitions_revoked.connect
     async def _forget_offsets(sender, revoked, **kwargs) -> None:  # a partition may resume elsewhere
@@ -541,7 +547,6 @@ def create_app(settings: StreamSettings) -> faust.App:
                                     partition_of(key.decode("utf-8")), None, None)
         metrics.PROVISIONAL_HELD.set(len(pending_release))
 
-    liveness = Liveness({EVENTS_TOPIC, REGISTRY_TOPIC, FILINGS_TOPIC, OUTCOMES_TOPIC, HOUSEHOLDS_TOPIC, PERSONS_TOPIC})
     stall_seconds = float(os.environ.get(STALL_ENV) or STALL_SECONDS)
 
     @app.timer(interval=2.0)
