@@ -59,6 +59,9 @@ APP_ID = "hardship-monitor"
 HOUSEHOLDS_TOPIC = "hardship-households"  # internal: everything that changes one household
 PERSONS_TOPIC = "hardship-persons"  # internal: membership and filings of one person
 BATCH_MAX = 500
+# The keyed agents take packs (each up to a source batch's ops for one partition): a few per batch, so
+# that a backlog does not make one batch of tens of thousands of ops whose alerts wait for all of them.
+PACKS_MAX = 8
 CHANGELOG_BUFFER = 20 * BATCH_MAX
 BATCH_WITHIN = 0.05
 # The largest input forwarded between agents: aiokafka refuses a message over its max_request_size
@@ -454,7 +457,7 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     async def drive(stream, table: str, faust_table, name: str) -> None:
         route = R.ROUTERS[table]
-        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+        async for batch in stream.take_events(PACKS_MAX, BATCH_WITHIN):
             started = time.perf_counter()
             touched: dict[bytes, object] = {}
             last_event: dict[bytes, object] = {}
