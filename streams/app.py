@@ -68,6 +68,7 @@ BATCH_WITHIN = 0.05
 # (1,000,000 bytes), and a forwarded op wraps the input in a few hundred bytes more.
 MAX_INPUT_BYTES = 900_000
 MAX_PACK_BYTES = 950_000  # a forwarded message carrying a batch's ops to one partition is split above this
+PRODUCER_BATCH_BYTES = 512 * 1024
 DEAD_LETTER_INPUT_CHARS = 4_000  # an oversized input is dead-lettered with its head only
 PROVISIONAL_HOLD_ENV = "HARDSHIP_PROVISIONAL_HOLD_SECONDS"
 PROVISIONAL_HOLD_SECONDS = 60.0  # how long a 漏保 of a person on no roster waits for a roster record on its way
@@ -310,6 +311,12 @@ def create_app(settings: StreamSettings) -> faust.App:
         "producer_acks": -1,
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
+        # Household states are kilobytes: at the default 16 kB a producer batch holds a few changelog
+        # records, and the broker's per-batch cost made every commit wait seconds for the producer to
+        # drain (alerts queue behind it). Recovery stays exact on tansu (streams/tansu.py reads the
+        # newest batch whole, whatever its size).
+        "producer_max_batch_size": PRODUCER_BATCH_BYTES,
+        "producer_linger_ms": 5,
         "web_enabled": settings.web_port is not None,
         "web_port": settings.web_port or 6066,
         "web_bind": settings.web_host,
