@@ -154,7 +154,9 @@ def on_person(person_id: str, entry: dict | None, message: dict, policy: Policy)
             if current.get("h") != household_id:
                 # the person's former household (or their provisional one) hands their facts over
                 source = current.get("h") or H.PROVISIONAL_PREFIX + person_id
-                sends.append((HOUSEHOLDS, source, {"op": "handover", "person_id": person_id, "to": household_id}))
+                new["seq"] = current.get("seq", 0) + 1
+                sends.append((HOUSEHOLDS, source, {"op": "handover", "person_id": person_id, "to": household_id,
+                                                   "seq": new["seq"]}))
                 new["h"] = household_id
             else:  # nothing to hand over, but the household waits for a word about every new member
                 sends.append((HOUSEHOLDS, household_id, {"op": "facts", "person_id": person_id, "facts": {}}))
@@ -163,9 +165,10 @@ def on_person(person_id: str, entry: dict | None, message: dict, policy: Policy)
             return Routed(new, [], sends)
         if current.get("h") != household_id:
             return Routed({**current, "v": versions})  # already on another household
+        seq = current.get("seq", 0) + 1
         sends.append((HOUSEHOLDS, H.PROVISIONAL_PREFIX + person_id,
-                      {"op": "adopt", "person_id": person_id, "facts": message.get("facts") or {}}))
-        return Routed({**current, "h": None, "v": versions}, [], sends)
+                      {"op": "adopt", "person_id": person_id, "facts": message.get("facts") or {}, "seq": seq}))
+        return Routed({**current, "h": None, "v": versions, "seq": seq}, [], sends)
     if kind == "filing":
         versions = _seen(current, "s:" + message["staff_id"], message.get("v"))
         if versions is None:
@@ -252,6 +255,10 @@ def _on_household(household_id: str, state: dict | None, message: dict, policy: 
         return Routed(step.state, step.alerts, sends)
     if kind == "handover":
         person_id = message["person_id"]
+        if _stale(household_id, state, message):
+            # delivered again after the person came back (adopt): the reply may not have gone out, so
+            # an empty one, which completes a household still waiting and changes nothing otherwise
+            return Routed(state, [], [(HOUSEHOLDS, message["to"], {"op": "facts", "person_id": person_id, "facts": {}})])
         facts = (H.facts_to_move(live, person_id) if live is not None else None) or {}
         # always a reply, empty or not: the new household waits for one about every new member
         sends = [(HOUSEHOLDS, message["to"], {"op": "facts", "person_id": person_id, "facts": facts})]
@@ -259,7 +266,10 @@ def _on_household(household_id: str, state: dict | None, message: dict, policy: 
             # absorbed by a roster household: held alerts are never sent, sent ones are superseded by
             # the household's own; late events of the person follow them
             superseded = [{**alert, "superseded_by": message["to"]} for alert in (live.get("sent") or {}).values()]
-            return Routed({"forward_to": message["to"]}, superseded, sends)
+            forward = {"forward_to": message["to"]}
+            if message.get("seq") is not None:
+                forward["seq"] = message["seq"]
+            return Routed(forward, superseded, sends)
         return Routed(state, [], sends)
     if kind == "release":
         pending = (live or {}).get("pending")
@@ -281,10 +291,16 @@ def _on_household(household_id: str, state: dict | None, message: dict, policy: 
         step = H.attach_member_facts(live, person_id, message["facts"], policy)
         return Routed(step.state, step.alerts)
     if kind == "adopt":
+        if _stale(household_id, state, message):
+            return Routed(state)  # delivered again after the roster record that absorbed the household
         if live is not None:
             step = H.attach_member_facts(live, message["person_id"], message["facts"], policy)
-            return Routed(step.state, step.alerts)
-        return Routed(H.provisional_household(message["person_id"], message["facts"] or None))
+            new, alerts = (step.state if step.state is not live else dict(live)), step.alerts
+        else:
+            new, alerts = H.provisional_household(message["person_id"], message["facts"] or None), []
+        if message.get("seq") is not None:
+            new["seq"] = message["seq"]  # the router's own mark: the person's membership change applied
+        return Routed(new, alerts)
     if kind == "filed":
         if live is None:
             return Routed(state)
@@ -307,6 +323,15 @@ def _on_household(household_id: str, state: dict | None, message: dict, policy: 
         step = H.apply_outcome(live, message["outcome"], policy)
         return Routed(step.state, step.alerts)
     raise ValueError(f"unknown household message {kind!r}")
+
+
+def _stale(household_id: str, state: dict | None, message: dict) -> bool:
+    """Whether a handover or adopt of a provisional household is one delivered again: the person index
+    numbers each membership change of a person (`seq`), and the household keeps the last it applied."""
+    if not household_id.startswith(H.PROVISIONAL_PREFIX) or state is None:
+        return False
+    applied, number = state.get("seq"), message.get("seq")
+    return applied is not None and number is not None and number <= applied
 
 
 def _settle(household_id: str, state: dict, policy: Policy, shortcut: bool) -> Routed:
@@ -334,3 +359,42 @@ ROUTERS = {HOUSEHOLDS: on_household, PERSONS: on_person, FILINGS: on_filing}
 def route(table: str, key: str, state: object, message: dict, policy: Policy) -> Routed:
     """Deliver one message to the key of a table."""
     return ROUTERS[table](key, state, message, policy)
+
+
+
+# --- batches: what one agent forwards to the next ------------------------------------------------
+
+PACK_HEAD, PACK_TAIL = b'{"ops":[', b"]}"
+
+
+def pack(sends: list[tuple[str, str, dict]], partition_of, encode, max_bytes: int) -> list[tuple[str, int, bytes, list[int]]]:
+    """The sends of one batch as few messages: one per (table, partition), in the order they were sent,
+    split only where one would exceed `max_bytes`. Each is {"ops": [[key, message], …]}, so the next
+    agent pays the framework's cost per message once per batch, not once per op.
+
+    `partition_of(key)` is the partition of the key's table entry (the producer's partitioner), so every
+    op still reaches its key's owner and a key's ops keep their order. Returns (table, partition, value,
+    indexes into `sends` of the ops it carries); an op that alone exceeds `max_bytes` travels alone (the
+    driver dead-letters what the producer refuses).
+    """
+    groups: dict[tuple[str, int], list[tuple[int, bytes]]] = {}
+    for index, (table, key, message) in enumerate(sends):
+        groups.setdefault((table, partition_of(key)), []).append((index, b"[" + encode(key) + b"," + encode(message) + b"]"))
+    packed: list[tuple[str, int, bytes, list[int]]] = []
+    for (table, partition), ops in groups.items():
+        chunk: list[tuple[int, bytes]] = []
+        size = len(PACK_HEAD) + len(PACK_TAIL)
+        for index, body in ops:
+            if chunk and size + len(body) + 1 > max_bytes:
+                packed.append((table, partition, PACK_HEAD + b",".join(b for _, b in chunk) + PACK_TAIL, [i for i, _ in chunk]))
+                chunk, size = [], len(PACK_HEAD) + len(PACK_TAIL)
+            chunk.append((index, body))
+            size += len(body) + 1
+        if chunk:
+            packed.append((table, partition, PACK_HEAD + b",".join(b for _, b in chunk) + PACK_TAIL, [i for i, _ in chunk]))
+    return packed
+
+
+def unpack(value: dict) -> list[tuple[str, dict]]:
+    """The (key, message) ops of a forwarded message, in the order they were sent."""
+    return [(key, message) for key, message in value["ops"]]

@@ -185,7 +185,7 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
         click.echo("Press Ctrl-C to stop.\n")
         if not quiet:
             click.echo(CONSOLE_HEADER)
-        _follow_alerts(broker_url, processes, quiet)
+        _follow_alerts(broker_url, processes, quiet, worker_metrics_port)
     except KeyboardInterrupt:
         click.echo("\nstopping …")
     finally:
@@ -195,13 +195,42 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
         click.echo("stopped.")
 
 
-def _follow_alerts(broker_url: str, processes: Processes, quiet: bool) -> None:
+LAG_CHECK_SECONDS = 5.0
+
+
+def lag_news(shown: int, lag: int) -> tuple[str | None, int]:
+    """What to print about the worker's lag (messages not yet committed), given the lag last printed: a line
+    when it grows (by half and by 1,000 at least), and one when it is back to zero; else nothing."""
+    if lag >= max(shown + 1_000, shown * 3 // 2):
+        return f"worker lag {lag:,} messages (was {shown:,}): the worker is behind the simulator", lag
+    if lag == 0 and shown:
+        return "worker lag 0: caught up", 0
+    return None, shown
+
+
+def worker_lag(port: int) -> int | None:
+    """The worker's total lag over the partitions it holds, from its /healthz (None: not answering)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            report = json.load(response)
+    except urllib.error.HTTPError as exc:  # 503: stalled, and still a report
+        report = json.load(exc)
+    except (OSError, ValueError):
+        return None
+    return sum(partition["lag"] for partition in report.get("partitions", []))
+
+
+def _follow_alerts(broker_url: str, processes: Processes, quiet: bool, worker_port: int) -> None:
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(ALERTS_TOPIC, **client_config(broker_url).kafka_python("demo"), auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=1000)
     seen: set[str] = set()
     started = time.monotonic()
+    shown_lag, checked = 0, 0.0
     try:
         while True:
             for message in consumer:
@@ -210,6 +239,15 @@ def _follow_alerts(broker_url: str, processes: Processes, quiet: bool) -> None:
                 seen.add(alert["alert_id"])
                 if not quiet and new:
                     click.echo(console_line(time.monotonic() - started, alert))
+                if time.monotonic() - checked >= LAG_CHECK_SECONDS:
+                    break
+            if time.monotonic() - checked >= LAG_CHECK_SECONDS:
+                checked = time.monotonic()
+                lag = worker_lag(worker_port)
+                if lag is not None:
+                    news, shown_lag = lag_news(shown_lag, lag)
+                    if news:
+                        click.echo(f"{time.monotonic() - started:8.1f} 秒  {news}")
             processes.check()
     finally:
         consumer.close()

@@ -15,6 +15,7 @@ core and of the person index, not of the router, and are documented in docs/stre
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date, timedelta
 
@@ -163,11 +164,13 @@ def last_by_household_and_kind(alerts: list[dict]) -> dict[tuple[str, str], tupl
     return last
 
 
-# Derandomized: the examples are the same on every run. A rare counterexample (about one in a few
-# thousand random examples) was seen once and not yet reduced: the last alert of a household and kind
-# differed from the replay's (docs/streams.md, "Order"); a fixed set keeps the suite deterministic.
-@settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                               HealthCheck.large_base_example])
+# Random, as hypothesis runs by default. The one rare counterexample seen (about one in a few thousand
+# examples) was a provisional household absorbed by a roster record and then re-created by an `adopt`
+# delivered again after a crash: its alert went out twice at one level. Fixed in the router (membership
+# changes of a person are numbered, `seq`); test_a_redelivered_adopt_does_not_raise_a_provisional_alert_again
+# is that case reduced.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                HealthCheck.large_base_example])
 @given(a_district(), st.data())
 def test_stream_model_gives_the_alerts_of_replay(district, data):
     filings, lanes, file = district
@@ -216,7 +219,7 @@ def test_an_event_overtaking_its_roster_record_raises_no_provisional_alert():
     alerts = monitor.feed("registry", _roster_of(person_id))
     assert all(not alert["household_id"].startswith("person:") for alert in alerts)
     assert _deliver_all(monitor, R.HOUSEHOLDS, "person:" + person_id, {"op": "release", "now": 2000.0}) == []
-    assert monitor.tables[R.HOUSEHOLDS]["person:" + person_id] == {"forward_to": "H-late"}
+    assert monitor.tables[R.HOUSEHOLDS]["person:" + person_id]["forward_to"] == "H-late"
 
 
 def test_a_held_alert_of_a_person_on_no_roster_is_sent_once_its_hold_is_over():
@@ -240,4 +243,69 @@ def test_a_roster_record_absorbing_a_provisional_household_supersedes_its_alerts
     alerts = monitor.feed("registry", _roster_of(person_id))
     superseded = [alert for alert in alerts if alert.get("superseded_by")]
     assert [(a["alert_id"], a["superseded_by"]) for a in superseded] == [(first[0]["alert_id"], "H-late")]
-    assert monitor.tables[R.HOUSEHOLDS]["person:" + person_id] == {"forward_to": "H-late"}
+    assert monitor.tables[R.HOUSEHOLDS]["person:" + person_id]["forward_to"] == "H-late"
+
+
+# --- packing: what one agent forwards to the next -------------------------------------------------
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([R.HOUSEHOLDS, R.PERSONS]), st.sampled_from(["a", "b", "c", "d", "e"]),
+                          st.integers(0, 10**6)), max_size=60),
+       st.integers(min_value=40, max_value=400))
+def test_pack_carries_every_op_once_on_its_key_partition_in_order(raw, max_bytes):
+    sends = [(table, key, {"op": "event", "n": number, "pad": "x" * (number % 50)}) for table, key, number in raw]
+    partition_of = {"a": 0, "b": 1, "c": 0, "d": 2, "e": 3}.__getitem__
+    encode = lambda value: json.dumps(value).encode()  # noqa: E731
+    packed = R.pack(sends, partition_of, encode, max_bytes)
+    carried = sorted(i for _, _, _, indexes in packed for i in indexes)
+    assert carried == list(range(len(sends)))
+    per_key: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for table, partition, value, indexes in packed:
+        ops = R.unpack(json.loads(value))
+        assert ops == [(sends[i][1], sends[i][2]) for i in indexes]
+        assert len(value) <= max_bytes or len(indexes) == 1, "split where one message would be too large"
+        for key, message in ops:
+            assert partition_of(key) == partition
+            per_key[(table, key)].append(message)
+    for (table, key), messages in per_key.items():
+        assert messages == [m for t, k, m in sends if (t, k) == (table, key)], "a key's ops keep their order"
+    # with room enough, one message per destination partition
+    assert len(R.pack(sends, partition_of, encode, 10**9)) == len({(t, partition_of(k)) for t, k, _ in sends})
+
+
+class RecordingMonitor(Monitor):
+    """The replay's monitor, keeping every message it delivered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered: list[tuple[str, str, dict]] = []
+
+    def deliver(self, table: str, key: str, message: dict) -> R.Routed:
+        self.delivered.append((table, key, message))
+        return super().deliver(table, key, message)
+
+
+def test_a_redelivered_adopt_does_not_raise_a_provisional_alert_again():
+    """The property test's counterexample, reduced: a person leaves their household (adopt: a provisional
+    household of their own), raises a 漏保 there, joins the household again (the provisional one is
+    absorbed, its alert superseded); then a crash delivers the provisional household's messages again."""
+    head, other, person = FAMILIES[0]
+
+    def roster(members: list[str], day: int) -> dict:
+        return VALIDATORS["registry"]({"household_id": "H-back", "division_code": "420106002003", "coverage": "none",
+                                       "monthly_income_yuan": 9000, "recorded_at": f"2026-01-{day:02d}",
+                                       "members": [{"person_id": pid, "relation": "head" if i == 0 else "other"}
+                                                   for i, pid in enumerate(members)]})
+
+    monitor = RecordingMonitor()
+    monitor.feed("registry", roster([head, person], 1))
+    monitor.feed("registry", roster([head, other], 2))  # the person leaves: a provisional household
+    first = monitor.feed("events", _big_bill(person))
+    assert [(a["household_id"], a.get("superseded_by")) for a in first] == [("person:" + person, None)]
+    back = monitor.feed("registry", roster([head, other, person], 3))
+    assert [a["alert_id"] for a in back if a.get("superseded_by") == "H-back"] == [first[0]["alert_id"]]
+    again = [m for table, key, m in monitor.delivered if (table, key) == (R.HOUSEHOLDS, "person:" + person)][-3:]
+    assert [m["op"] for m in again] == ["adopt", "event", "handover"]
+    redelivered = [a for m in again for a in _deliver_all(monitor, R.HOUSEHOLDS, "person:" + person, m)]
+    assert [a for a in redelivered if not a.get("superseded_by")] == [], "an alert sent twice at one level"
+    assert monitor.tables[R.HOUSEHOLDS]["person:" + person]["forward_to"] == "H-back"

@@ -115,3 +115,22 @@ def test_change_own_password(tmp_path):
         assert "密码已修改" in done.text
         assert env.client.post("/api/v1/token", json={"username": "street", "password": PASSWORD}).status_code == 401
         assert env.client.post("/api/v1/token", json={"username": "street", "password": "a-new-password-2"}).status_code == 200
+
+
+def test_an_alert_superseded_by_a_roster_household_leaves_the_queue_linked_to_the_households_own(tmp_path):
+    """A provisional household (person on no roster) absorbed by a roster record: the stream sends its alert
+    again with `superseded_by`; the workbench closes it and links it to the household's own alert."""
+    rid = resident(322)
+    provisional = make_alert("person:" + rid + "/missed_coverage/1", household="person:" + rid)
+    own = make_alert("H-own/missed_coverage/1", household="H-own")
+    with env_on("sqlite", tmp_path) as env:
+        env.ingest(provisional, own)
+        env.ingest({**provisional, "superseded_by": "H-own", "emitted_at": "2026-09-18T10:00:00+08:00"})
+        client = env.client
+        login(client, "bureau")
+        page = client.get(env.page_url(provisional["alert_id"]))
+        assert "已由在册户预警取代" in page.text and rid not in page.text
+        link = re.search(r'<a href="(/alerts/\d+)" id="superseded-by">', page.text)
+        assert link and link.group(1) == env.page_url(own["alert_id"])
+        queue = client.get("/queue").text
+        assert "H-own" in queue and "person:420106" not in queue, "the superseded alert left the open queue"

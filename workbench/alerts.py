@@ -116,6 +116,29 @@ def by_alert_id(session: Session, alert_id: str) -> Alert | None:
 def upsert_alert(session: Session, obj: object, now: datetime) -> tuple[Alert, bool]:
     """Insert or update one alert in the caller's transaction; returns (row, created)."""
     clean = validate_alert(obj)
+    superseded_by = obj.get("superseded_by") if isinstance(obj, dict) else None
+    alert, created = _upsert(session, clean, now)
+    if superseded_by is not None:
+        _supersede(session, alert, parse_identifier(superseded_by, "superseded_by"), now)
+    return alert, created
+
+
+def _supersede(session: Session, alert: Alert, household_id: str, now: datetime) -> None:
+    """A provisional household's alert closed because a roster record absorbed the household (the stream
+    sends it again with `superseded_by`): it leaves the queue, linked to the household's own alert of the
+    same kind when there is one (else to the household), so that the workbench never keeps two for one family."""
+    own = session.scalar(select(Alert).where(Alert.household_id == household_id, Alert.kind == alert.kind)
+                         .order_by(Alert.number.desc()))
+    target = own.alert_id if own is not None else household_id
+    if alert.status == "superseded" and alert.merged_into == target:
+        return
+    alert.status = "superseded"
+    alert.merged_into = target
+    session.add(TimelineEntry(alert_id=alert.alert_id, at=now, what="superseded",
+                              text="临时户已并入在册家庭，本预警由该户的预警取代"))
+
+
+def _upsert(session: Session, clean: dict, now: datetime) -> tuple[Alert, bool]:
     alert = by_alert_id(session, clean["alert_id"])
     created = alert is None
     if alert is None:

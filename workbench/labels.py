@@ -17,6 +17,7 @@ ALERT_STATUSES = {
     "dismissed": "已排除",
     "merged": "已合并",
     "closed": "已办结",
+    "superseded": "已由在册户预警取代",
 }
 TASK_STATUSES = {
     "unassigned": "待分派",
