@@ -288,7 +288,7 @@ def _alert_context(db: Session, actor: Actor, alert: Alert) -> dict:
     siblings = [a for a in db.scalars(select(Alert).where(Alert.household_id == alert.household_id,
                                                            Alert.alert_id != alert.alert_id, Alert.status != "merged"))
                 if access.in_scope(actor, a.division_code)]
-        view = views.alert_view(alert, task, division_names.names_for(db, [alert.division_code]))
+    view = views.alert_view(alert, task, division_names.names_for(db, [alert.division_code]))
     superseding = db.scalar(select(Alert).where(Alert.alert_id == alert.merged_into)) \
         if alert.status == "superseded" and alert.merged_into else None
     if superseding is not None and access.in_scope(actor, superseding.division_code):
