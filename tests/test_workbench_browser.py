@@ -135,8 +135,13 @@ def test_bureau_confirms_and_officer_records_the_visit(tmp_path):
             body = page.inner_text("body")
             assert "走访结果已登记" in body and "138****5678" in body and "13812345678" not in body
             page.screenshot(path=str(shots / "08-visit-recorded.png"), full_page=True)
+            task_url = page.url
             phone.close()
-            desk_page.goto(handle.url + "/stats")  # the bureau's figures after the visit
+            desk_page.goto(task_url)  # the review (复核): the visit counts once it is approved
+            desk_page.click("#approve")
+            desk_page.wait_for_selector("#review-status")
+            assert "复核通过" in desk_page.inner_text("#review-status")
+            desk_page.goto(handle.url + "/stats")  # the bureau's figures after the reviewed visit
             assert "100%" in desk_page.inner_text("body")
             desk_page.screenshot(path=str(shots / "05-stats.png"), full_page=True)
             desk.close()
