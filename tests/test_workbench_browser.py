@@ -34,10 +34,13 @@ def _require_browser():
         pytest.skip("the playwright package is not installed: pip install -e '.[dev]'")
 
 
-def _prepare_database(url: str) -> None:
+def seed_database(url: str, users: tuple, alerts: list[dict], division_names: str | None = None) -> None:
+    """Migrate the database at `url` and put in the browser tests' users (username, name, role, scopes, staff id),
+    their alerts (ids as scoring/household.py makes them) and, given, a division-names file."""
     from datetime import UTC, datetime
 
     from workbench import db
+    from workbench import division_names as names
     from workbench.alerts import upsert_alert
     from workbench.users import create_user
 
@@ -45,31 +48,35 @@ def _prepare_database(url: str) -> None:
     db.upgrade(engine)
     now = datetime.now(UTC)
     with db.session_factory(engine)() as session:
-        for username, name, role, scopes, staff in (
-            ("wangke", "王科长", "bureau", ["420106000000"], "S-001"),
-            ("zhangmin", "张敏", "officer", [DIVISION], "S-003"),
-        ):
+        for username, name, role, scopes, staff in users:
             create_user(session, None, username=username, display_name=name, role=role, scopes=scopes, password=PASSWORD,
                         staff_id=staff, now=now)
-        alerts = [
-            make_alert("mc-2026-0001", level=4, score=86.5, household="person:" + resident(101)),
-            make_alert("se-2026-0002", kind="should_exit", level=3, score=35, household="hh-420106002003-0415"),
-            make_alert("ge-2026-0003", kind="gradual_exit", level=2, score=48, household="hh-420106002003-0233"),
-            make_alert("mc-2026-0004", level=1, score=58, household="hh-420106002004-0011", division="420106002004"),
-        ]
-        alerts[0]["reasons"] = [
-            {"code": "MEDICAL_OOP_OVER_30000", "text": "近12个月个人自付医疗费用 36,800 元，超过 30,000 元", "event_ids": ["yb-2026-000123"]},
-            {"code": "SEVERE_DISABILITY", "text": "家庭成员新认定肢体残疾二级（重度）", "event_ids": ["cl-2026-004511"]},
-            {"code": "INCOME_UNDER_STANDARD", "text": "扣除刚性支出后家庭人均月收入 612 元，低于低保标准 1,030 元", "event_ids": []},
-        ]
-        alerts[0]["dimensions"] = {"age_structure": 55, "economic": 88, "health": 92, "disability": 75, "employment": 60, "shock": 70}
-        alerts[1]["reasons"] = [{"code": "PENSION_STARTED", "text": "户主新领取城镇职工养老金 3,200 元/月", "event_ids": ["sb-2026-7781"]}]
-        alerts[1]["removal_score"] = 82
-        for alert in alerts:  # alert ids as scoring/household.py makes them
+        if division_names is not None:
+            names.import_file(session, division_names, now)
+        for alert in alerts:
             alert["alert_id"] = f"{alert['household_id']}/{alert['kind']}/1"
             upsert_alert(session, alert, now)
         session.commit()
     engine.dispose()
+
+
+def _prepare_database(url: str) -> None:
+    alerts = [
+        make_alert("mc-2026-0001", level=4, score=86.5, household="person:" + resident(101)),
+        make_alert("se-2026-0002", kind="should_exit", level=3, score=35, household="hh-420106002003-0415"),
+        make_alert("ge-2026-0003", kind="gradual_exit", level=2, score=48, household="hh-420106002003-0233"),
+        make_alert("mc-2026-0004", level=1, score=58, household="hh-420106002004-0011", division="420106002004"),
+    ]
+    alerts[0]["reasons"] = [
+        {"code": "MEDICAL_OOP_OVER_30000", "text": "近12个月个人自付医疗费用 36,800 元，超过 30,000 元", "event_ids": ["yb-2026-000123"]},
+        {"code": "SEVERE_DISABILITY", "text": "家庭成员新认定肢体残疾二级（重度）", "event_ids": ["cl-2026-004511"]},
+        {"code": "INCOME_UNDER_STANDARD", "text": "扣除刚性支出后家庭人均月收入 612 元，低于低保标准 1,030 元", "event_ids": []},
+    ]
+    alerts[0]["dimensions"] = {"age_structure": 55, "economic": 88, "health": 92, "disability": 75, "employment": 60, "shock": 70}
+    alerts[1]["reasons"] = [{"code": "PENSION_STARTED", "text": "户主新领取城镇职工养老金 3,200 元/月", "event_ids": ["sb-2026-7781"]}]
+    alerts[1]["removal_score"] = 82
+    seed_database(url, (("wangke", "王科长", "bureau", ["420106000000"], "S-001"),
+                        ("zhangmin", "张敏", "officer", [DIVISION], "S-003")), alerts)
 
 
 def test_bureau_confirms_and_officer_records_the_visit(tmp_path):

@@ -14,7 +14,7 @@ import os
 import pytest
 
 from streams.broker import free_port
-from tests.test_workbench_browser import CHROMIUM, DOCS_SHOTS, _require_browser
+from tests.test_workbench_browser import CHROMIUM, DOCS_SHOTS, _require_browser, seed_database
 from tests.workbench_fixtures import DIVISION, PASSWORD, make_alert, resident
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -22,38 +22,18 @@ RID = resident(202)
 
 
 def _prepare(url: str) -> None:
-    from datetime import UTC, datetime
-
-    from workbench import db, division_names
-    from workbench.alerts import upsert_alert
-    from workbench.users import create_user
-
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    now = datetime.now(UTC)
-    with db.session_factory(engine)() as session:
-        for username, name, role, scopes, staff in (
-            ("wangke", "王科长", "bureau", ["420106000000"], "S-001"),
-            ("lizhuren", "李主任", "street", ["420106002000"], "S-002"),
-            ("zhangmin", "张敏", "officer", [DIVISION], "S-003"),
-        ):
-            create_user(session, None, username=username, display_name=name, role=role, scopes=scopes, password=PASSWORD,
-                        staff_id=staff, now=now)
-        division_names.import_file(session, "420106000000,武昌区\n420106002000,积玉桥街道\n420106002003,和平社区\n"
-                                            "420106002004,新河社区\n", now)
-        alerts = [
-            make_alert("a", level=4, score=86.5, household="person:" + RID),
-            make_alert("b", kind="should_exit", level=3, score=9.6, household="hh-420106002003-0415"),
-            make_alert("c", level=2, score=61, household="hh-420106002004-0011", division="420106002004"),
-        ]
-        alerts[1]["removal_score"] = 85.4
-        alerts[1]["reasons"] = [{"code": "PENSION_STARTED", "text": "户主新领取城镇职工养老金 3,200 元/月",
-                                 "event_ids": ["sb-2026-7781"]}]
-        for alert in alerts:
-            alert["alert_id"] = f"{alert['household_id']}/{alert['kind']}/1"
-            upsert_alert(session, alert, now)
-        session.commit()
-    engine.dispose()
+    alerts = [
+        make_alert("a", level=4, score=86.5, household="person:" + RID),
+        make_alert("b", kind="should_exit", level=3, score=9.6, household="hh-420106002003-0415"),
+        make_alert("c", level=2, score=61, household="hh-420106002004-0011", division="420106002004"),
+    ]
+    alerts[1]["removal_score"] = 85.4
+    alerts[1]["reasons"] = [{"code": "PENSION_STARTED", "text": "户主新领取城镇职工养老金 3,200 元/月",
+                             "event_ids": ["sb-2026-7781"]}]
+    seed_database(url, (("wangke", "王科长", "bureau", ["420106000000"], "S-001"),
+                        ("lizhuren", "李主任", "street", ["420106002000"], "S-002"),
+                        ("zhangmin", "张敏", "officer", [DIVISION], "S-003")), alerts,
+                  "420106000000,武昌区\n420106002000,积玉桥街道\n420106002003,和平社区\n420106002004,新河社区\n")
 
 
 def _login(browser, url: str, username: str, viewport: dict, **options):  # noqa: ANN001, ANN202
