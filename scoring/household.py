@@ -190,21 +190,15 @@ def _same_report(earlier: dict, person: dict, since: int, share: float | None) -
     new = person.get("report")
     if old is None or new is None or old[2] != new[2] or old[0] <= since:
         return False
-    first = person.get("report_first")
-    if first is not earlier.get("report_first"):
+    # nothing but the report changed (the same registers, the same objects)
+    if len(person) != len(earlier) or any(key != "report" and earlier.get(key) is not value for key, value in person.items()):
         return False
+    first = person.get("report_first")
     if share is None and (first is None or first[0] <= since):
         return False
-    for key in ("wage", "pension", "fired"):
-        if person.get(key) is not earlier.get(key):
-            return False
-        entry = earlier.get(key)
-        if entry is not None and (entry[0], entry[1]) >= (old[0], old[1]):
-            return False
-    for key, value in person.items():  # nothing else changed
-        if key != "report" and earlier.get(key) is not value:
-            return False
-    return len(person) == len(earlier)
+    # no wage, pension or job loss after the earlier report
+    return all(entry is None or (entry[0], entry[1]) < (old[0], old[1])
+               for entry in (earlier.get("wage"), earlier.get("pension"), earlier.get("fired")))
 
 
 _WINDOWED_TYPES = {

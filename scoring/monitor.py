@@ -57,14 +57,8 @@ class Monitor:
             # the same lookup here saves a hop per event
             person_id = first[1]
             first = (R.HOUSEHOLDS, R.household_of(person_id, self.tables[R.PERSONS].get(person_id)), first[2])
-            routed = self.deliver(*first)
-            if not routed.sends:
-                return routed.alerts
-            queue = deque(routed.sends)
-            alerts = list(routed.alerts)
-        else:
-            queue = deque([first])
-            alerts = []
+        queue = deque([first])
+        alerts: list[dict] = []
         while queue:
             routed = self.deliver(*queue.popleft())
             alerts.extend(routed.alerts)

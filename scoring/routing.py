@@ -361,7 +361,6 @@ def route(table: str, key: str, state: object, message: dict, policy: Policy) ->
     return ROUTERS[table](key, state, message, policy)
 
 
-
 # --- batches: what one agent forwards to the next ------------------------------------------------
 
 PACK_HEAD, PACK_TAIL = b'{"ops":[', b"]}"
@@ -382,17 +381,18 @@ def pack(sends: list[tuple[str, str, dict]], partition_of, encode, max_bytes: in
         groups.setdefault((table, partition_of(key)), []).append((index, b"[" + encode(key) + b"," + encode(message) + b"]"))
     packed: list[tuple[str, int, bytes, list[int]]] = []
     for (table, partition), ops in groups.items():
-        chunk: list[tuple[int, bytes]] = []
-        size = len(PACK_HEAD) + len(PACK_TAIL)
-        for index, body in ops:
-            if chunk and size + len(body) + 1 > max_bytes:
-                packed.append((table, partition, PACK_HEAD + b",".join(b for _, b in chunk) + PACK_TAIL, [i for i, _ in chunk]))
-                chunk, size = [], len(PACK_HEAD) + len(PACK_TAIL)
-            chunk.append((index, body))
+        start, size = 0, len(PACK_HEAD) + len(PACK_TAIL)
+        for end, (_, body) in enumerate(ops):
+            if end > start and size + len(body) + 1 > max_bytes:
+                packed.append(_packed(table, partition, ops[start:end]))
+                start, size = end, len(PACK_HEAD) + len(PACK_TAIL)
             size += len(body) + 1
-        if chunk:
-            packed.append((table, partition, PACK_HEAD + b",".join(b for _, b in chunk) + PACK_TAIL, [i for i, _ in chunk]))
+        packed.append(_packed(table, partition, ops[start:]))
     return packed
+
+
+def _packed(table: str, partition: int, chunk: list[tuple[int, bytes]]) -> tuple[str, int, bytes, list[int]]:
+    return table, partition, PACK_HEAD + b",".join(body for _, body in chunk) + PACK_TAIL, [index for index, _ in chunk]
 
 
 def unpack(value: dict) -> list[tuple[str, dict]]:

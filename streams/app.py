@@ -573,11 +573,10 @@ def create_app(settings: StreamSettings) -> faust.App:
         if not (liveness.committed_past(barrier["marks"]) and liveness.caught_up({REGISTRY_TOPIC, PERSONS_TOPIC})):
             return
         barrier["marks"] = None
-        for key in barrier["keys"]:
-            if pending_release.pop(key, None) is None:
-                continue
-            await app.producer.send(HOUSEHOLDS_TOPIC, key, _dumps({"ops": [[key.decode("utf-8"), {"op": "release", "now": now}]]}),
-                                    partition_of(key.decode("utf-8")), None, None)
+        releases = [(R.HOUSEHOLDS, key.decode("utf-8"), {"op": "release", "now": now})
+                    for key in barrier["keys"] if pending_release.pop(key, None) is not None]
+        for _, partition, value, carried in R.pack(releases, partition_of, _dumps, MAX_PACK_BYTES):
+            await app.producer.send(HOUSEHOLDS_TOPIC, releases[carried[0]][1].encode("utf-8"), value, partition, None, None)
         metrics.PROVISIONAL_HELD.set(len(pending_release))
 
     stall_seconds = float(os.environ.get(STALL_ENV) or STALL_SECONDS)
