@@ -465,6 +465,8 @@ class World:
     def registry_records(self) -> list[dict]:
         recorded_at = datetime.fromtimestamp(self.spec.start_epoch, CHINA_STANDARD_TIME).isoformat()
         records = []
+        # addresses and phones from a random stream of their own: everything else the seed gives stays as it was
+        contacts = random.Random(f"hardship-simulator/{self.spec.seed}/contacts")
         for household in self.households:
             members = []
             for p in household.members:
@@ -482,8 +484,30 @@ class World:
             }
             if self.spec.standard_in_records:
                 record["dibao_standard_yuan"] = self.spec.dibao_standard_yuan
+            record.update(invented_contact(contacts))
             records.append(record)
         return records
+
+
+# invented road names of a Wuchang-like district (the addresses are made up, as the people are)
+_ROADS = ("中山路", "和平大道", "积玉桥路", "中北路", "武珞路", "徐东大街", "友谊大道", "中华路", "解放路", "民主路",
+          "首义路", "彭刘杨路", "粮道街", "张之洞路", "秦园路", "八一路", "东湖路", "南湖大道")
+_MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155",
+                    "156", "157", "158", "159", "177", "180", "181", "182", "185", "186", "187", "188", "189", "199")
+
+
+def invented_contact(rng: random.Random) -> dict:
+    """A plausible invented address (住址) and contact phone (联系电话) of a roster record: a mobile in most
+    households, a Wuhan landline in some, none in a few."""
+    floor = rng.randint(1, 18)
+    contact = {"address": f"武汉市武昌区{rng.choice(_ROADS)}{rng.randint(1, 399)}号{rng.randint(1, 24)}栋"
+                          f"{rng.randint(1, 4)}单元{floor}{rng.randint(1, 6):02d}室"}
+    roll = rng.random()
+    if roll < 0.85:
+        contact["contact_phone"] = rng.choice(_MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+    elif roll < 0.95:
+        contact["contact_phone"] = f"027-8{rng.randrange(10**7):07d}"
+    return contact
 
 
 # --- the run: events in time order, latent state, truth -----------------------------------------

@@ -39,6 +39,8 @@ class RegistryRecord(faust.Record, serializer="json", include_metadata=False):
     monthly_income_yuan: float
     dibao_standard_yuan: float | None = None
     recorded_at: str | None = None
+    address: str | None = None  # 住址, optional: for the officer who visits, never scored
+    contact_phone: str | None = None  # 联系电话, optional: masked wherever shown
 
 
 class Filing(faust.Record, serializer="json", include_metadata=False):

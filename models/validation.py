@@ -38,6 +38,7 @@ VISIT_FINDINGS = ("confirmed", "not_confirmed")  # after the visit: 属实 / 不
 MAX_MONEY_YUAN = 1_000_000_000  # one billion yuan: larger is a unit or typing error
 MAX_MEMBERS = 30
 MAX_ID_LENGTH = 128
+MAX_ADDRESS = 200  # characters of a registry record's optional address (住址)
 
 # Attribute kinds: "money" (yuan, >= 0), "time" (ISO 8601), "bool", "grade" (1-4), or a tuple of allowed strings.
 # Each entry: attribute name -> (kind, required)
@@ -68,6 +69,7 @@ OUTCOME_FIELDS = ("outcome_id", "alert_id", "household_id", "decision", "decided
 
 _SOURCE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _DIVISION_RE = re.compile(r"^[1-9][0-9]{11}$")
+_PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{3,30}[0-9]$")
 _BARE_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Control characters (Unicode category Cc: C0, DEL, C1). PostgreSQL cannot store NUL in text at all, and
 # the rest corrupt files, terminals and logs; identifiers may hold none, free texts keep tab and line breaks.
@@ -355,7 +357,7 @@ def validate_registry(obj: object) -> dict:
         if standard <= 0:
             raise Rejected("BAD_MONEY", "dibao_standard_yuan must be above zero", "dibao_standard_yuan")
     recorded_at = obj.get("recorded_at")
-    return {
+    record = {
         "household_id": household_id,
         "division_code": parse_division_code(obj["division_code"]),
         "members": members,
@@ -365,6 +367,27 @@ def validate_registry(obj: object) -> dict:
         "recorded_at": recorded_at,
         "t": parse_time(recorded_at, "recorded_at") if recorded_at is not None else None,
     }
+    # optional contact fields (住址, 联系电话) for the officer who visits; only present when given, never scored
+    if obj.get("address") is not None:
+        address = parse_text(obj["address"], "address", MAX_ADDRESS)
+        if "\n" in address or "\r" in address or "\t" in address:
+            raise Rejected("BAD_TEXT", "address must be one line", "address")
+        if address.strip():
+            record["address"] = address.strip()
+    if obj.get("contact_phone") is not None:
+        record["contact_phone"] = parse_phone(obj["contact_phone"], "contact_phone")
+    return record
+
+
+def parse_phone(value: object, field: str) -> str:
+    """A contact phone: digits with an optional leading + and - or spaces between (5 to 20 digits)."""
+    if not isinstance(value, str) or not _PHONE_RE.match(value.strip()):
+        raise Rejected("BAD_PHONE", f"{field} must be a phone number (digits, optional + - and spaces), "
+                       f"e.g. 13812345678 or 027-88886666", field)
+    digits = re.sub(r"\D", "", value)
+    if not 5 <= len(digits) <= 20:
+        raise Rejected("BAD_PHONE", f"{field} must hold 5 to 20 digits", field)
+    return value.strip()
 
 
 def validate_filing(obj: object) -> dict:

@@ -35,6 +35,7 @@ TRIAGE = {"bureau", "street"}
 REVEAL = {"bureau", "street", "officer", "verifier"}
 PHONE = "13912345678"
 CARD = "6222021234567890001"
+ROSTER_PHONE = "13700001234"  # the roster's contact phone (名册联系电话): revealed only to the bureau and the task holder
 RID_RE = re.compile(r"420106\d{8}\d{3}[\dX]|420111\d{8}\d{3}[\dX]")
 
 
@@ -69,6 +70,25 @@ def matrix(request, tmp_path_factory):
             boss = "bureau" if place != "other_county" else "bureau_far"
             task = env.call("POST", env.alert_url(f"task-{place}", "confirm"), boss).json()["task"]
             tasks[place] = (task, rid)
+        # a roster household per place (members, address, contact phone), with an alert and an open task
+        from models.resident_id import check_digit
+        from workbench.roster import upsert_roster
+
+        with env.wb.sessions() as session:
+            for n, (place, code) in enumerate(DIVISIONS.items()):
+                ids = [resident(960 + 2 * n + k).replace("420106", code[:6], 1) for k in (0, 1)]
+                ids = [i[:17] + check_digit(i[:17]) for i in ids]
+                upsert_roster(session, {"household_id": f"hh-roster-{place}", "division_code": code, "coverage": "none",
+                                        "monthly_income_yuan": 900, "address": f"{place}路 1 号", "contact_phone": ROSTER_PHONE,
+                                        "members": [{"person_id": ids[0], "relation": "head"},
+                                                    {"person_id": ids[1], "relation": "spouse"}]}, env.clock())
+                tasks[f"roster-{place}"] = (None, ids[1])
+            session.commit()
+        for place, code in DIVISIONS.items():
+            env.ingest(make_alert(f"roster-{place}", division=code, household=f"hh-roster-{place}"))
+            boss = "bureau" if place != "other_county" else "bureau_far"
+            task = env.call("POST", env.alert_url(f"roster-{place}", "confirm"), boss).json()["task"]
+            tasks[f"roster-{place}"] = (task, tasks[f"roster-{place}"][1])
         from workbench.division_names import import_file
 
         with env.wb.sessions() as session:  # a name for every place and its street (filters and suggestions)
@@ -79,7 +99,39 @@ def matrix(request, tmp_path_factory):
 
 
 def leaks(body: str) -> list[str]:
-    return RID_RE.findall(body) + [x for x in (PHONE, CARD) if x in body]
+    return RID_RE.findall(body) + [x for x in (PHONE, CARD, ROSTER_PHONE) if x in body]
+
+
+@pytest.mark.parametrize("user", list(COVERS))
+@pytest.mark.parametrize("place", list(DIVISIONS))
+def test_roster_endpoints(matrix, user, place):
+    """The roster in the household file (members, address, the phone masked) has the alert's scope; the phone in full
+    only for the bureau and the officer holding the household's open task, audited; search by a member's ID."""
+    env, _, tasks = matrix
+    role, inside = ROLE[user], place in COVERS[user]
+    task, member = tasks[f"roster-{place}"]
+    readable = role in READ_ALERT and role != "verifier" and inside
+    hidden = not inside or role == "verifier"
+    file = env.call("GET", env.alert_url(f"roster-{place}", "household"), user)
+    assert file.status_code == (200 if readable else 404 if hidden else 403), file.text
+    assert not leaks(file.text)
+    if readable:
+        roster = file.json()["roster"]
+        assert roster["address"] == f"{place}路 1 号" and roster["contact_phone"] == "137****1234"
+        assert [m["relation_label"] for m in roster["members"]] == ["户主", "配偶"]
+    found = env.call("POST", "/api/v1/households/search", user, json={"q": member})
+    if role in READ_ALERT:
+        assert found.status_code == 200 and len(found.json()["items"]) == (1 if readable else 0), found.text
+    else:
+        assert found.status_code == 403
+    assert not leaks(found.text)
+    revealed = env.call("POST", env.alert_url(f"roster-{place}", "household/reveal"), user)
+    allowed = inside and (role == "bureau" or task["assignee"] == user)
+    assert revealed.status_code == (200 if allowed else 404 if hidden else 403), revealed.text
+    if allowed:
+        assert revealed.json()["contact_phone"] == ROSTER_PHONE
+    else:
+        assert not leaks(revealed.text)
 
 
 @pytest.mark.parametrize("user", list(COVERS))

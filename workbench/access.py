@@ -78,6 +78,21 @@ def can(actor: Actor, action: str, division_code: str, *, kind: str | None = Non
     return True
 
 
+# who may see a roster's contact phone in full (联系电话明文), besides holding an open task of the household
+CONTACT_REVEAL_ROLES = frozenset({"bureau"})
+CONTACT_TASK_ROLES = frozenset({"officer", "verifier"})
+
+
+def may_reveal_contact(actor: Actor, division_code: str, *, holds_open_task: bool,
+                       recusal_staff_ids: list[str] | tuple[str, ...] | None = None) -> bool:
+    """The roster's phone in full: the district bureau, or the officer (verifier) who holds an open visit task of the
+    household; inside their divisions, never a filed close relative (回避). The street office, auditors and
+    administrators see it masked."""
+    if not in_scope(actor, division_code) or recused(actor, recusal_staff_ids):
+        return False
+    return actor.role in CONTACT_REVEAL_ROLES or (actor.role in CONTACT_TASK_ROLES and holds_open_task)
+
+
 def may_manage_scope(admin: Actor, scopes: list[str]) -> bool:
     """An administrator creates users only inside their own divisions."""
     return allowed(admin.role, "users.manage") and all(in_scope(admin, code) for code in scopes)

@@ -25,6 +25,7 @@ from workbench import (
     letters,
     queue,
     reveal,
+    roster,
     stats,
     stats_places,
     tasks,
@@ -502,10 +503,21 @@ def household_search(body: HouseholdSearch, actor: ActorDep, db: DbDep, request:
     return {"items": hits}
 
 
-@router.get("/alerts/{number}/household", summary="户档案：该户的预警、部门数据、研判、任务、走访，按时间排列")
-def household(number: AlertNo, actor: ActorDep, db: DbDep) -> dict:
+@router.get("/alerts/{number}/household", summary="户档案：名册（成员脱敏、保障类别及其变化、收入、住址、联系电话脱敏）、"
+            "预警、部门数据、研判、任务、走访，按时间排列")
+def household(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> dict:
     alert = queue.get_alert(db, actor, number)
-    return households.household_file(db, actor, number, division_names.names_for(db, [alert.division_code]))
+    return households.household_file(db, actor, number, division_names.names_for(db, [alert.division_code]),
+                                     workbench(request).now())
+
+
+@router.post("/alerts/{number}/household/reveal", summary="查看名册联系电话明文（区民政局或持有该户在办任务的专干；记入审计）")
+def reveal_household_contact(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> dict:
+    wb = workbench(request)
+    result = roster.reveal_contact(db, actor, number, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.reveals.inc()
+    return result
 
 
 class ReviewRequest(BaseModel):

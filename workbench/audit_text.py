@@ -7,7 +7,8 @@ import json
 from workbench import labels
 
 TARGETS = {"alert": "预警", "task": "任务", "user": "用户", "division": "区划", "person": "身份证号", "calendar": "日期",
-           "export": "导出", "audit": "审计日志", "filing": "备案"}
+           "export": "导出", "audit": "审计日志", "filing": "备案",
+           "household": "户"}
 FIELDS = {"household_id": "户编号", "contact_phone": "联系电话", "bank_card": "银行卡号"}
 EXPORTS = {"queue": "预警队列", "tasks": "核查任务", "audit": "审计日志"}
 

@@ -1,4 +1,5 @@
-"""`hardship serve`: the workbench web server (pages, API, /metrics), with the alert sink when a broker is set."""
+"""`hardship serve`: the workbench web server (pages, API, /metrics), with the alert and roster sinks when a broker is
+set."""
 
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ from streams.config import BROKER_ENV, DATA_DIR_ENV, DATABASE_ENV, load_settings
               help="import a holiday file: lines `YYYY-MM-DD holiday|workday [note]`")
 @click.option("--divisions", "divisions_file", type=click.Path(exists=True, dir_okay=False),
               help="import a division table: lines `12-digit code,name` (street and community names, 区划名称)")
+@click.option("--roster", "roster_file", type=click.Path(exists=True, dir_okay=False),
+              help="load a roster file: JSON Lines of hardship.registry records (each distinct version kept; refused "
+                   "lines reported with their number and reason)")
 @click.option("--no-serve", is_flag=True, help="apply migrations (and seeding, holidays), then exit")
 @click.option("--trusted-proxies", envvar="HARDSHIP_TRUSTED_PROXIES", default="",
               help="comma-separated addresses of the reverse proxies whose X-Forwarded-For is believed (env "
                    "HARDSHIP_TRUSTED_PROXIES); default none: the client address is the connection's")
 def serve(host: str, port: int, database: str | None, broker: str | None, data_dir: str | None,
           seed_division: str | None, seed_password: str | None, holidays: str | None, divisions_file: str | None,
-          no_serve: bool, trusted_proxies: str) -> None:
+          roster_file: str | None, no_serve: bool, trusted_proxies: str) -> None:
     """The workbench (工作台): alert queue, triage, visit tasks, audit; pages at /, API at /api/v1, metrics at /metrics."""
     import uvicorn
 
@@ -56,6 +60,16 @@ def serve(host: str, port: int, database: str | None, broker: str | None, data_d
                 raise click.BadParameter(f"{divisions_file}: {exc}", param_hint="--divisions") from None
             session.commit()
         click.echo(f"division table: {count} name(s) imported")
+    if roster_file:
+        from workbench import roster
+
+        with wb.sessions() as session:
+            loaded = roster.load_file(session, Path(roster_file).read_text(encoding="utf-8"), utcnow())
+            session.commit()
+        click.echo(f"roster file: {loaded['added']} version(s) added, {loaded['known']} already known, "
+                   f"{len(loaded['refused'])} line(s) refused")
+        for line, reason in loaded["refused"][:20]:
+            click.echo(f"  {roster_file}:{line}: {reason}  (correct the line and load the file again)", err=True)
     if seed_division:
         with wb.sessions() as session:
             try:
@@ -68,9 +82,13 @@ def serve(host: str, port: int, database: str | None, broker: str | None, data_d
             click.echo(f"  {login['role']:<9} {login['username']:<20} {login['password']}  {login['display_name']}")
     if no_serve:
         return
+    roster_sink = app.state.roster_sink
     if sink is not None:
         sink.start()
         click.echo(f"alert sink: reading hardship.alerts from {settings.broker}")
+    if roster_sink is not None:
+        roster_sink.start()
+        click.echo(f"roster sink: reading hardship.registry from {settings.broker}")
     click.echo(f"workbench: http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs, metrics /metrics)")
     try:
         from streams.logs import uvicorn_log_config
@@ -78,8 +96,9 @@ def serve(host: str, port: int, database: str | None, broker: str | None, data_d
         uvicorn.run(app, host=host, port=port, log_level="warning", log_config=uvicorn_log_config(),
                     **proxy_settings(trusted_proxies))
     finally:
-        if sink is not None:
-            sink.stop()
+        for running in (sink, roster_sink):
+            if running is not None:
+                running.stop()
 
 
 def proxy_settings(trusted_proxies: str | None) -> dict:

@@ -1,9 +1,11 @@
-"""The household file (户档案): every alert, department event, decision, task, visit and outcome of one household
-in time order, and the search by household id or (audited) by resident ID.
+"""The household file (户档案): the roster (members, coverage and its history, income, address, contact), every alert,
+department event, decision, task, visit and outcome of one household in time order, and the search by household id
+or (audited) by resident ID.
 
-The workbench knows a household through its alerts (it does not read the roster), so the file is reached through
-any of the household's alerts (`/alerts/{number}/household`), and only the alerts inside the reader's divisions
-are in it. A resident ID is searched only by POST (never in a URL) and every such search is audited, masked.
+The file is reached through any of the household's alerts (`/alerts/{number}/household`); only the alerts inside the
+reader's divisions are in it, and the roster section only when the reader's divisions cover the household's roster
+division (workbench/roster.py). A resident ID is searched only by POST (never in a URL), matches provisional
+households and roster members, and every such search is audited, masked.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models.resident_id import ResidentIdError, mask_resident_id, normalize_resident_id
-from workbench import access, audit, labels, queue, views
+from workbench import access, audit, labels, queue, roster, views
 from workbench.access import Actor
 from workbench.errors import Forbidden, Invalid
 from workbench.masking import mask_text
-from workbench.tables import Alert, Decision, Task, TimelineEntry, Visit
-from workbench.timeutil import iso_cst
+from workbench.tables import Alert, Decision, RosterPerson, Task, TimelineEntry, Visit
+from workbench.timeutil import iso_cst, utcnow
 
 # the first part of a department's event id -> the department (as the simulated district and the connectors name them)
 EVENT_PREFIXES = {
@@ -56,11 +58,16 @@ def search(session: Session, actor: Actor, query: str, now: datetime, client: st
             raise Invalid("身份证号不正确：请核对 18 位号码（末位校验码不符）", "BAD_RESIDENT_ID", "q") from None
     base = queue.alerts_query(actor, queue.Filters(status="all"))
     if resident_id:
-        match = or_(Alert.household_id == "person:" + resident_id, Alert.alert_id.like(f"person:{resident_id}/%"))
+        on_roster = select(RosterPerson.household_id).where(RosterPerson.person_id == resident_id)
+        match = or_(Alert.household_id == "person:" + resident_id, Alert.alert_id.like(f"person:{resident_id}/%"),
+                    Alert.household_id.in_(on_roster))
     else:
         match = Alert.household_id == text
     rows = list(session.scalars(base.where(match).order_by(Alert.received_at.desc(), Alert.number.desc())))
-    if resident_id:
+    if resident_id:  # a roster member is found only where the reader's divisions cover the roster record too
+        roster_ok = {hh: roster.current(session, actor, hh) is not None for hh in {r.household_id for r in rows}
+                     if not hh.startswith("person:")}
+        rows = [r for r in rows if roster_ok.get(r.household_id, True)]
         audit.record(session, actor, "household_search", now, target_type="person",
                      target_id=mask_resident_id(resident_id), division_code=actor.scopes[0],
                      detail={"by": "resident_id", "hits": len({r.household_id for r in rows})}, client=client)
@@ -73,7 +80,8 @@ def search(session: Session, actor: Actor, query: str, now: datetime, client: st
     return list(households.values())
 
 
-def household_file(session: Session, actor: Actor, number: int, names: dict[str, str] | None = None) -> dict:
+def household_file(session: Session, actor: Actor, number: int, names: dict[str, str] | None = None,
+                   now: datetime | None = None) -> dict:
     """The file of the household of alert `number` (404 outside the actor's divisions, like the alert itself)."""
     anchor = queue.get_alert(session, actor, number)
     alerts = [a for a in session.scalars(queue.alerts_query(actor, queue.Filters(status="all", household=anchor.household_id))
@@ -120,4 +128,7 @@ def household_file(session: Session, actor: Actor, number: int, names: dict[str,
         # what the officer needs to find the door: the contact recorded on the last visit (masked; reveal is audited)
         "contact_phone": views.visit_view(latest_visit)["contact_phone"] if latest_visit else None,
         "contact_task_id": latest_visit.task_id if latest_visit else None,
+        # the civil-affairs roster (hardship.registry): members masked, coverage history, income, address, contact
+        "roster": roster.household_roster(session, actor, anchor.household_id, now or utcnow(), alert_ids=ids,
+                                          recusal_staff_ids=anchor.recusal_staff_ids),
     }

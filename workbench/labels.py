@@ -108,3 +108,12 @@ def kind(value: str) -> str:
 
 def level(value: int) -> str:
     return LEVELS.get(value, str(value))
+
+
+# the roster's member relations (与户主关系), as the simulator and the roster connector write them; Chinese ones stay
+RELATIONS = {"head": "户主", "spouse": "配偶", "child": "子女", "parent": "父母", "grandchild": "孙子女",
+             "grandparent": "祖父母", "sibling": "兄弟姐妹", "other": "其他"}
+
+
+def relation(value: str | None) -> str:
+    return RELATIONS.get(value or "other", value or "其他")

@@ -1,4 +1,5 @@
-"""Start the workbench (app, outcome publisher, alert sink) in this process or as a subprocess; used by `hardship demo`."""
+"""Start the workbench (app, outcome publisher, alert and roster sinks) in this process or as a subprocess; used by
+`hardship demo`."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ class WorkbenchHandle:
     server: object | None = None
     thread: threading.Thread | None = None
     sink: object | None = None
+    roster_sink: object | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
     logins: list[dict] = field(default_factory=list)  # demo accounts created by seed_division, with passwords
 
     def stop(self) -> None:
-        if self.sink is not None:
-            self.sink.stop()
+        for sink in (self.sink, self.roster_sink):
+            if sink is not None:
+                sink.stop()
         if self.server is not None:
             self.server.should_exit = True
             if self.thread:
@@ -40,8 +43,10 @@ class WorkbenchHandle:
 
 def build(database: str | None = None, broker: str | None = None, data_dir: str | os.PathLike | None = None,
           with_sink: bool = True):  # noqa: ANN201
-    """(FastAPI app, AlertSink or None) for the settings; migrations applied."""
+    """(FastAPI app, AlertSink or None) for the settings; migrations applied. With a broker the app's state also
+    holds the RosterSink (hardship.registry) as `app.state.roster_sink`, started and stopped beside the alert sink."""
     from workbench.app import create_app
+    from workbench.roster import RosterSink
     from workbench.sink import AlertSink
 
     settings = load_settings(broker=broker, database=database, data_dir=data_dir)
@@ -51,6 +56,9 @@ def build(database: str | None = None, broker: str | None = None, data_dir: str 
     if settings.broker and with_sink:
         wb = app.state.workbench
         sink = AlertSink(wb.sessions, settings.broker, metrics=wb.metrics)
+        app.state.roster_sink = RosterSink(wb.sessions, settings.broker)
+    else:
+        app.state.roster_sink = None
     return app, sink
 
 
@@ -95,9 +103,12 @@ def start_in_process(host: str = "127.0.0.1", port: int = 8080, database: str | 
     thread.start()
     url = f"http://{host}:{port}"
     wait_until_up(url)
+    roster_sink = app.state.roster_sink
     if sink is not None:
         sink.start()
-    return WorkbenchHandle(url=url, server=server, thread=thread, sink=sink, logins=logins)
+    if roster_sink is not None:
+        roster_sink.start()
+    return WorkbenchHandle(url=url, server=server, thread=thread, sink=sink, roster_sink=roster_sink, logins=logins)
 
 
 def start_subprocess(host: str = "127.0.0.1", port: int = 8080, database: str | None = None, broker: str | None = None,

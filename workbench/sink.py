@@ -36,16 +36,22 @@ def refused_by_database(error: sa_exc.SQLAlchemyError) -> Rejected | None:
         if error.connection_invalidated or not isinstance(error, RECORD_REFUSALS):
             return None
         first_line = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
-        return Rejected("DATABASE_REFUSED", f"the workbench database refused the alert ({type(error.orig).__name__}: "
+        return Rejected("DATABASE_REFUSED", f"the workbench database refused the record ({type(error.orig).__name__}: "
                         f"{mask_personal(first_line)[:200]}); correct the record at its producer and send it again")
     if isinstance(error, sa_exc.StatementError):  # a value that could not be bound (before the database saw it)
-        return Rejected("DATABASE_REFUSED", f"the alert holds a value the database cannot take "
+        return Rejected("DATABASE_REFUSED", f"the record holds a value the database cannot take "
                         f"({type(error.orig).__name__}); correct the record at its producer and send it again")
     return None
 
 
 class AlertSink:
-    """A kafka-python consumer in a thread; `poll_once()` is one batch, used by `run()` and by tests."""
+    """A kafka-python consumer in a thread; `poll_once()` is one batch, used by `run()` and by tests.
+
+    Subclasses (the roster sink, workbench/roster.py) name another stream and upsert: `stream` (the dead letter's
+    stream name), `thread_name` and `upsert(session, obj, now) -> created?`."""
+
+    stream = "alerts"
+    thread_name = "alert-sink"
 
     def __init__(self, sessions: sessionmaker[Session], broker_url: str, *, group_id: str = GROUP_ID,
                  topic: str = ALERTS_TOPIC, metrics=None, clock=utcnow) -> None:  # noqa: ANN001
@@ -74,6 +80,11 @@ class AlertSink:
         self._consumer.subscribe([self.topic])
         self._producer = KafkaProducer(**kafka.kafka_python("workbench-deadletter"), acks="all")
 
+    def upsert(self, session: Session, obj: object, now) -> bool:  # noqa: ANN001
+        """Store one decoded record; True when it was new. Raises Rejected for a record that breaks the contract."""
+        _alert, created = upsert_alert(session, obj, now)
+        return created
+
     def _count(self, result: str) -> None:
         if self.metrics is not None:
             self.metrics.alerts_ingested.labels(result).inc()
@@ -94,27 +105,27 @@ class AlertSink:
                 try:
                     obj = decode_json(message.value)
                     with session.begin_nested():
-                        alert, created = upsert_alert(session, obj, now)
+                        created = self.upsert(session, obj, now)
                     results.append("created" if created else "updated")
                 except Rejected as exc:
                     results.append("rejected")
-                    dead.append(dead_letter("alerts", message.value, exc, topic=message.topic,
+                    dead.append(dead_letter(self.stream, message.value, exc, topic=message.topic,
                                             partition=message.partition, offset=message.offset))
                 except sa_exc.SQLAlchemyError as exc:  # the savepoint is rolled back; the batch goes on
                     refusal = refused_by_database(exc)
                     if refusal is None:
                         raise
-                    log.warning("alert at %s[%d]@%d refused by the database: %s", message.topic, message.partition,
+                    log.warning("%s record at %s[%d]@%d refused by the database: %s", self.stream, message.topic, message.partition,
                                 message.offset, refusal.message)
                     results.append("rejected")
-                    dead.append(dead_letter("alerts", message.value, refusal, topic=message.topic,
+                    dead.append(dead_letter(self.stream, message.value, refusal, topic=message.topic,
                                             partition=message.partition, offset=message.offset))
             session.commit()
         for record in dead:  # before the offsets: a bad alert is never skipped silently
             self._producer.send(DEADLETTER_TOPIC, json.dumps(record, ensure_ascii=False).encode())
         if dead:
             self._producer.flush(timeout=30)
-            log.warning("%d alert(s) refused and sent to %s", len(dead), DEADLETTER_TOPIC)
+            log.warning("%d %s record(s) refused and sent to %s", len(dead), self.stream, DEADLETTER_TOPIC)
         self._consumer.commit()
         for result in results:
             self._count(result)
@@ -126,13 +137,13 @@ class AlertSink:
             try:
                 self.poll_once()
             except Exception:  # noqa: BLE001 - database or broker blinked: nothing committed, try again
-                log.exception("alert sink: batch failed; retrying")
+                log.exception("%s sink: batch failed; retrying", self.stream)
                 self._close()
                 self._stop.wait(2.0)
         self._close()
 
     def start(self) -> AlertSink:
-        self._thread = threading.Thread(target=self.run, name="alert-sink", daemon=True)
+        self._thread = threading.Thread(target=self.run, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 

@@ -286,3 +286,32 @@ class Filing(Base):
     last_checked_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RosterVersion(Base):
+    """One distinct version of a household's roster record (户籍名册) read from hardship.registry: every change is
+    kept, so the coverage history is the sequence of versions; a redelivered record (same content) adds nothing."""
+
+    __tablename__ = "wb_roster_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[str] = mapped_column(String(128), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the validated record: the idempotence key
+    division_code: Mapped[str] = mapped_column(String(12), index=True)
+    coverage: Mapped[str] = mapped_column(String(16))
+    monthly_income_yuan: Mapped[float] = mapped_column(Float)
+    dibao_standard_yuan: Mapped[float | None] = mapped_column(Float, nullable=True)
+    members: Mapped[list] = mapped_column(JSON)  # [{person_id, birth_date, relation, monthly_income_yuan?}]
+    address: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    contact_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the record's own time
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the workbench first received this version
+
+    __table_args__ = (Index("ux_wb_roster_versions_household_hash", "household_id", "content_hash", unique=True),)
+
+
+class RosterPerson(Base):
+    """A member of a household's current roster version: the search by resident ID finds the household."""
+
+    __tablename__ = "wb_roster_persons"
+    person_id: Mapped[str] = mapped_column(String(18), primary_key=True)
+    household_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
