@@ -20,6 +20,7 @@ from workbench import (
     access,
     audit,
     calendar_store,
+    charts,
     digest,
     division_names,
     divisions,
@@ -30,6 +31,7 @@ from workbench import (
     letters,
     queue,
     reveal,
+    roster,
     security,
     stats,
     stats_places,
@@ -424,7 +426,10 @@ def _task_context(db: Session, actor: Actor, task: Task, alert: Alert, today: da
             "reviews": [views.review_view(r) for r in tasks.reviews_of(db, task.id)],
             "has_letter": task.status == "done" and view["visit"] is not None
             and (view["visit"]["result"] == "refuted" or task.kind in letters.EXIT_KINDS)
-            and access.can(actor, "letter.print", task.division_code, kind=task.kind)}
+            and access.can(actor, "letter.print", task.division_code, kind=task.kind),
+            # the door: the roster's address and contact phone (masked; revealed by the task holder, audited)
+            "roster": roster.household_roster(db, actor, alert.household_id, datetime.combine(today, time(12), CST),
+                                              alert_ids=[alert.alert_id], recusal_staff_ids=alert.recusal_staff_ids)}
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
@@ -544,6 +549,20 @@ def task_reveal(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, 
                                                                                   today_cst(wb.now())))
 
 
+@router.post("/tasks/{task_id}/contact", response_class=HTMLResponse)
+def task_contact(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
+    """The roster's contact phone in full for the officer holding the task (audited)."""
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    task, alert = tasks.get_task(db, actor, task_id)
+    contact = roster.reveal_contact(db, actor, alert.number, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.reveals.inc()
+    return _render(request, "task.html", user, contact=contact, **_task_context(db, actor, task, alert,
+                                                                                today_cst(wb.now())))
+
+
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, db: DbDep) -> Response:
     _, user = _actor(request, db)
@@ -580,8 +599,10 @@ def stats_page(request: Request, db: DbDep) -> Response:
     today = today_cst(workbench(request).now())
     figures = stats_view(stats.figures(db, today, actor))
     confirmation = stats.visit_confirmation(db, actor)  # by kind, level and model score band
-    return _render(request, "stats.html", user, figures=figures, places=_place_view(db, actor, today),
-                   confirmation=confirmation)
+    places = _place_view(db, actor, today)
+    drawn = charts.charts(places, {row["key"]: row["name"] for row in places["streets"] if row["name"]})
+    return _render(request, "stats.html", user, figures=figures, places=places, confirmation=confirmation,
+                   charts=drawn)
 
 
 def _place_view(db: Session, actor: Actor, today: date) -> dict:
@@ -756,8 +777,24 @@ def household_page(number: int, request: Request, db: DbDep) -> Response:
     actor, user = _actor(request, db)
     alert = queue.get_alert(db, actor, number)
     names = division_names.names_for(db, [alert.division_code])
-    file = households.household_file(db, actor, number, names)
+    file = households.household_file(db, actor, number, names, workbench(request).now())
     return _render(request, "household.html", user, file=file, place=division_names.label(names, alert.division_code))
+
+
+@router.post("/alerts/{number}/household/reveal", response_class=HTMLResponse)
+def household_reveal(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
+    """The roster's contact phone in full (bureau, or the officer holding an open task of the household; audited)."""
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    contact = roster.reveal_contact(db, actor, number, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.reveals.inc()
+    alert = queue.get_alert(db, actor, number)
+    names = division_names.names_for(db, [alert.division_code])
+    file = households.household_file(db, actor, number, names, wb.now())
+    return _render(request, "household.html", user, file=file, contact=contact,
+                   place=division_names.label(names, alert.division_code))
 
 
 @router.get("/digest", response_class=HTMLResponse)
