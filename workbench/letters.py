@@ -20,13 +20,16 @@ from workbench.timeutil import today_cst
 TTF_CANDIDATES = (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"))
 EXIT_KINDS = ("should_exit", "gradual_exit")
 
+# The regulations are cited by name, without article numbers: the policy sources this project rests on (the seeds)
+# state the duties (书面告知理由, seed 004; the 6-month 渐退期 after employment, seed 002) but not the articles' numbers,
+# and a wrong article number on a legal notice is worse than none (docs/workbench.md, "Written notice").
 POLICY_BASIS = {
-    "not_covered": "《社会救助暂行办法》第十一条：经审核不予批准的，应当书面告知并说明理由；"
-                   "《最低生活保障审核确认办法》关于审核确认与书面告知的规定。",
-    "exit": "《社会救助暂行办法》第十三条：最低生活保障家庭的人口状况、收入状况、财产状况定期核查，"
-            "不再符合条件的，停止给予最低生活保障，并书面告知理由；《最低生活保障审核确认办法》关于停止保障的规定。",
-    "gradual_exit": "《社会救助暂行办法》第十三条及《最低生活保障审核确认办法》关于就业人员收入超过标准后"
-                    "给予渐退期的规定：渐退期满后停止保障。",
+    "not_covered": "《社会救助暂行办法》《最低生活保障审核确认办法》关于审核确认的规定：经审核不符合救助条件的，"
+                   "不予批准，并书面告知理由。",
+    "exit": "《社会救助暂行办法》《最低生活保障审核确认办法》关于定期核查和停止保障的规定：经核查不再符合条件的，"
+            "停止给予最低生活保障，并书面告知理由。",
+    "gradual_exit": "《最低生活保障审核确认办法》关于渐退期的规定：家庭成员就业后家庭人均收入超过当地最低生活保障标准的，"
+                    "可给予 6 个月渐退期，期满后停止保障。",
 }
 
 
@@ -52,6 +55,9 @@ def notice_facts(*, number: str, household_masked: str, place: str | None, kind:
     for an exit kind. Raises ValueError for a decision that takes no letter (a confirmed 漏保: it is covered)."""
     kind_label = labels.kind(kind)
     how = f"（{labels.VISIT_METHODS.get(method, method)}）" if method else ""
+    reasons = reasons.strip()
+    if reasons and reasons[-1] not in "。！？.!?；;":
+        reasons += "。"  # the reasons are a sentence of the letter
     if outcome == "dismissed":
         subject = f"关于{kind_label}预警研判结果的书面告知"
         decision = f"经研判，本次{kind_label}预警所涉情况不予认定，不启动{'纳入' if kind not in EXIT_KINDS else '退出'}程序。"
@@ -59,9 +65,9 @@ def notice_facts(*, number: str, household_masked: str, place: str | None, kind:
     elif outcome == "refuted":
         subject = f"关于{kind_label}核查结果的书面告知"
         if kind in EXIT_KINDS:
-            decision = f"经入户核查{how}，预警所涉情况不属实，贵户继续享受现有救助保障。"
+            decision = f"经核查{how}，预警所涉情况不属实，贵户继续享受现有救助保障。"
         else:
-            decision = f"经入户核查{how}，预警所涉情况不属实，贵户暂不符合纳入救助保障的条件。"
+            decision = f"经核查{how}，预警所涉情况不属实，贵户暂不符合纳入救助保障条件。"
         basis = POLICY_BASIS["exit" if kind in EXIT_KINDS else "not_covered"]
     elif outcome == "confirmed" and kind in EXIT_KINDS:
         subject = "关于停止（渐退）最低生活保障的书面告知"
