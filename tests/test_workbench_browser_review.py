@@ -1,6 +1,8 @@
 """Headless Chromium (Debian's) against `hardship serve`, issue 14's main paths: the officer's labelled full-width task
 cards on a 390-px phone, the street's 复核 send-back and approval, the printed 书面告知书 (its PDF read back for the
-masked household id and the reasons), the household file found by resident ID, the queue filtered by a street's name.
+masked household id and the reasons), the household file found by resident ID, the queue filtered by a street's name,
+the household file's roster (members masked, coverage history, address, phone masked) and the officer's audited
+reveal of the roster's phone on the task page.
 
 Screenshots go to the test's temporary folder; with HARDSHIP_UPDATE_SCREENSHOTS=1 they replace those in
 docs/screenshots/ (on purpose only).
@@ -19,6 +21,8 @@ from tests.workbench_fixtures import DIVISION, PASSWORD, make_alert, resident
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 RID = resident(202)
+ROSTER_PHONE = "13971234567"
+ROSTER_HEAD = resident(203)
 
 
 def _prepare(url: str) -> None:
@@ -34,6 +38,25 @@ def _prepare(url: str) -> None:
                         ("lizhuren", "李主任", "street", ["420106002000"], "S-002"),
                         ("zhangmin", "张敏", "officer", [DIVISION], "S-003")), alerts,
                   "420106000000,武昌区\n420106002000,积玉桥街道\n420106002003,和平社区\n420106002004,新河社区\n")
+    # the roster of the 应退 household (hardship.registry): two versions, covered since March
+    from datetime import UTC, date, datetime
+
+    from workbench import db
+    from workbench.roster import upsert_roster
+
+    engine = db.make_engine(url)
+    record = {"household_id": "hh-420106002003-0415", "division_code": DIVISION, "coverage": "none",
+              "monthly_income_yuan": 1800, "recorded_at": "2026-01-01T00:00:00+08:00",
+              "address": "武汉市武昌区积玉桥路88号6栋2单元1203室", "contact_phone": ROSTER_PHONE,
+              "members": [{"person_id": ROSTER_HEAD, "relation": "head", "monthly_income_yuan": 3200},
+                          {"person_id": resident(204, date(1970, 2, 1)), "relation": "spouse", "monthly_income_yuan": 0},
+                          {"person_id": resident(205, date(2012, 7, 1)), "relation": "child"}]}
+    with db.session_factory(engine)() as session:
+        now = datetime.now(UTC)
+        upsert_roster(session, record, now)
+        upsert_roster(session, dict(record, coverage="dibao", recorded_at="2026-03-01T00:00:00+08:00"), now)
+        session.commit()
+    engine.dispose()
 
 
 def _login(browser, url: str, username: str, viewport: dict, **options):  # noqa: ANN001, ANN202
@@ -149,7 +172,40 @@ def test_officer_phone_review_send_back_letter_household_file(tmp_path):
             assert "医保部门报送" in body and "街道复核退回" in body and "街道复核通过" in body and RID not in body
             assert "138****5678" in body
             desk_page.screenshot(path=str(shots / "14-household.png"), full_page=True)
+
+            # the roster in the household file of the 应退 household: members masked, coverage history, address, phone
+            desk_page.goto(handle.url + "/queue?kind=should_exit")
+            desk_page.click("text=hh-420106002003-0415")
+            desk_page.click("#household-link")
+            desk_page.wait_for_selector("#members")
+            members = desk_page.inner_text("#members")
+            assert "户主" in members and "配偶" in members and "子女" in members and "3,200.00" in members
+            assert ROSTER_HEAD[:6] + "********" + ROSTER_HEAD[-4:] in members and ROSTER_HEAD not in desk_page.content()
+            assert "积玉桥路88号6栋2单元1203室" in desk_page.inner_text("#address")
+            assert desk_page.inner_text("#coverage-history").count("\n") >= 1  # 无 -> 最低生活保障
+            assert "139****4567" in desk_page.inner_text("#roster-phone") and desk_page.locator("#reveal-phone").count() == 0
+            desk_page.screenshot(path=str(shots / "15-household-roster.png"), full_page=True)
             street.close()
+
+            # the bureau confirms it; the officer finds the door: address and phone masked, revealed on purpose
+            bureau, page = _login(browser, handle.url, "wangke", desk)
+            page.goto(handle.url + "/queue?kind=should_exit")
+            page.click("text=hh-420106002003-0415")
+            page.click("#confirm")
+            page.wait_for_selector(".flash.ok")
+            bureau.close()
+            officer, page = _login(browser, handle.url, "zhangmin", phone["viewport"], **{k: v for k, v in phone.items()
+                                                                                            if k != "viewport"})
+            page.wait_for_url("**/tasks")
+            page.locator(".tasklist tbody tr", has_text="hh-420106002003-0415").locator("a").first.click()
+            page.wait_for_selector("#task-address")
+            assert "积玉桥路88号" in page.inner_text("#task-address")
+            assert "139****4567" in page.inner_text("#task-phone") and ROSTER_PHONE not in page.content()
+            page.click("#reveal-phone")
+            page.wait_for_selector("#task-phone b.revealed")
+            assert ROSTER_PHONE in page.inner_text("#task-phone")
+            page.screenshot(path=str(shots / "16-officer-door-390.png"), full_page=True)
+            officer.close()
             browser.close()
     finally:
         handle.stop()

@@ -145,7 +145,7 @@ def days_to_visit_per_street(streets: list[dict], names: dict[str, str]) -> str:
         axes.set_yticks(range(len(rows)), labels)
         axes.invert_yaxis()
         axes.set_xlabel("预警到走访用时中位数（天）", fontsize=9)
-        axes.margins(x=0.3)
+        axes.set_xlim(0, max(1.0, max(s["median_days_to_visit"] for s in rows)) * 1.4)  # room for the labels
     return _svg(figure, "各街道预警到走访用时（中位数）", "chart-days-street")
 
 
