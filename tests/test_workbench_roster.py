@@ -280,3 +280,47 @@ def test_simulated_roster_carries_invented_address_and_phone():
     # the contacts come from a stream of their own: the rest of the record is what it was without them
     again = generate(households=200, days=5)
     assert world.registry == again.registry
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_serve_with_a_broker_runs_the_roster_sink(broker, tmp_path):
+    """`hardship serve --broker` (what `hardship demo` starts): the simulated district's roster reaches the household
+    file, address and masked phone included."""
+    import httpx
+
+    from connectors.simulator import generate
+    from streams.broker import free_port
+    from streams.config import ALERTS_TOPIC
+    from workbench.runner import start_subprocess
+
+    world = generate(households=40, days=5, seed=int(uuid.uuid4().hex[:6], 16))
+    record = next(r for r in world.registry if r.get("contact_phone"))
+    produce(broker.url, REGISTRY_TOPIC, [(r["household_id"], r) for r in world.registry])
+    alert = make_alert(f"{record['household_id']}/missed_coverage/1", household=record["household_id"],
+                       division=record["division_code"])
+    produce(broker.url, ALERTS_TOPIC, [(record["household_id"], alert)])
+    log = tmp_path / "serve.log"
+    handle = start_subprocess(port=free_port(), database=f"sqlite:///{tmp_path / 'serve.sqlite3'}", broker=broker.url,
+                              data_dir=tmp_path, log_path=log,
+                              extra_args=["--seed-users", record["division_code"], "--seed-password", "demo-password-42"])
+    try:
+        assert "roster sink: reading hardship.registry" in log.read_text(encoding="utf-8")
+        bureau = next(line.split()[1] for line in log.read_text(encoding="utf-8").splitlines()
+                      if line.strip().startswith("bureau "))
+        token = httpx.post(handle.url + "/api/v1/token", json={"username": bureau, "password": "demo-password-42"}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        deadline = time.monotonic() + 60
+        roster = None
+        while roster is None:
+            assert time.monotonic() < deadline, "the roster did not reach the household file"
+            items = httpx.get(handle.url + "/api/v1/alerts", headers=headers).json()["items"]
+            if items:
+                file = httpx.get(handle.url + f"/api/v1/alerts/{items[0]['number']}/household", headers=headers).json()
+                roster = file["roster"]
+            if roster is None:
+                time.sleep(0.5)
+        assert roster["address"] == record["address"] and roster["contact_phone"] != record["contact_phone"]
+        assert roster["contact_phone"].endswith(record["contact_phone"][-4:]) and len(roster["members"]) == len(record["members"])
+    finally:
+        handle.stop()
