@@ -9,6 +9,7 @@ database commit and the offset commit replays a few alerts, which the upsert abs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -28,6 +29,9 @@ GROUP_ID = "hardship-workbench"
 # Errors of the database about one record (its value, a constraint, a trigger refusing it), not about the
 # database being away: OperationalError, InterfaceError and ProgrammingError (a missing table) are not here.
 RECORD_REFUSALS = (sa_exc.DataError, sa_exc.IntegrityError, sa_exc.InternalError)
+# The sinks of one process (alerts, roster) write one at a time on SQLite: two deferred transactions that both read and
+# then write make SQLite answer "database is locked" at once, whatever its busy timeout (seen in `hardship demo`).
+SQLITE_WRITE_LOCK = threading.Lock()
 
 
 def refused_by_database(error: sa_exc.SQLAlchemyError) -> Rejected | None:
@@ -100,7 +104,9 @@ class AlertSink:
         now = self.clock()
         results: list[str] = []
         dead: list[dict] = []
-        with self.sessions() as session:
+        bind = self.sessions.kw.get("bind")
+        serial = SQLITE_WRITE_LOCK if bind is not None and bind.dialect.name == "sqlite" else contextlib.nullcontext()
+        with serial, self.sessions() as session:
             for message in messages:
                 try:
                     obj = decode_json(message.value)
