@@ -319,3 +319,13 @@ def test_pages_matrix(matrix, user):
             may_read = inside and role in {"bureau", "street", "auditor"} or task["assignee"] == user
             assert page.status_code == (200 if may_read else 403 if role == "admin" and inside else 404)
             assert not leaks(page.text)
+            # the roster household's file and task page: address shown, members and phone masked, the same scope
+            page = client.get(env.page_url(f"roster-{place}", "household"))
+            assert page.status_code == (200 if readable else 404 if not inside or role == "verifier" else 403)
+            assert not leaks(page.text) and (f"{place}路 1 号" in page.text) == readable
+            task, _ = tasks[f"roster-{place}"]
+            page = client.get(f"/tasks/{task['task_id']}")
+            may_read = inside and role in {"bureau", "street", "auditor"} or task["assignee"] == user
+            assert page.status_code == (200 if may_read else 403 if role == "admin" and inside else 404)
+            assert not leaks(page.text) and ('id="reveal-phone"' in page.text) == (
+                may_read and (role == "bureau" or task["assignee"] == user))
