@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import re
 
 FONTS = ["WenQuanYi Micro Hei", "DejaVu Sans"]  # the browser draws the text (fonttype none); these give the layout
@@ -149,8 +150,22 @@ def days_to_visit_per_street(streets: list[dict], names: dict[str, str]) -> str:
     return _svg(figure, "各街道预警到走访用时（中位数）", "chart-days-street")
 
 
+CHART_FIELDS = ("key", "alerts", "visits", "confirmed", "median_days_to_visit")
+
+
 def charts(places: dict, names: dict[str, str]) -> dict[str, str]:
-    """The three charts of the statistics page from `stats_places.tabulate`'s rows."""
-    return {"alerts_per_month": alerts_per_month(places["months"]),
-            "confirmed_per_month": confirmed_share_per_month(places["months"]),
-            "days_per_street": days_to_visit_per_street(places["streets"], names)}
+    """The three charts of the statistics page from `stats_places.tabulate`'s rows. Drawing takes matplotlib a few
+    hundred milliseconds a chart, so the SVGs of the last figures drawn are kept (the same figures draw the same)."""
+    def rows(group: str) -> list[dict]:
+        return [{name: row.get(name) for name in CHART_FIELDS} for row in places[group]]
+
+    months, streets = rows("months"), rows("streets")
+    street_names = {row["key"]: names[row["key"]] for row in streets if row["key"] in names}
+    return dict(_drawn(json.dumps([months, streets, street_names], ensure_ascii=False, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=64)
+def _drawn(key: str) -> tuple[tuple[str, str], ...]:
+    months, streets, names = json.loads(key)
+    return (("alerts_per_month", alerts_per_month(months)), ("confirmed_per_month", confirmed_share_per_month(months)),
+            ("days_per_street", days_to_visit_per_street(streets, names)))
