@@ -197,7 +197,9 @@ def test_officer_phone_review_send_back_letter_household_file(tmp_path):
             officer, page = _login(browser, handle.url, "zhangmin", phone["viewport"], **{k: v for k, v in phone.items()
                                                                                             if k != "viewport"})
             page.wait_for_url("**/tasks")
-            page.locator(".tasklist tbody tr", has_text="hh-420106002003-0415").locator("a").first.click()
+            card = page.locator(".tasklist tbody tr", has_text="hh-420106002003-0415")
+            assert "积玉桥路88号6栋2单元1203室" in card.inner_text()  # the address on the card
+            card.locator("a").first.click()
             page.wait_for_selector("#task-address")
             assert "积玉桥路88号" in page.inner_text("#task-address")
             assert "139****4567" in page.inner_text("#task-phone") and ROSTER_PHONE not in page.content()

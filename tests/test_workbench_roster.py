@@ -179,6 +179,8 @@ def test_phone_reveal_for_the_bureau_and_the_task_holder_only_audited(backend, t
         from tests.test_workbench_bureau import csrf_of, page_login
 
         token = page_login(env, holder)
+        cards = env.client.get("/tasks").text  # the officer's card carries the address
+        assert 'data-label="住址">武汉市武昌区中山路12号3栋2单元501室' in cards and PHONE not in cards
         page = env.client.get(f"/tasks/{task['task_id']}").text
         assert 'id="task-address"' in page and "中山路12号" in page and "138****1234" in page and PHONE not in page
         assert 'id="reveal-phone"' in page

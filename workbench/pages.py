@@ -383,6 +383,11 @@ def tasks_page(request: Request, db: DbDep, status: str = "", overdue: str = "")
     wanted = status if status in labels.TASK_STATUSES else None
     rows, total = tasks.list_tasks(db, actor, wanted, overdue == "1", today, limit=500)
     items = _task_views(db, rows, today)
+    households_of = dict(db.execute(select(Alert.alert_id, Alert.household_id)
+                                    .where(Alert.alert_id.in_([t.alert_id for t in rows]))).all()) if rows else {}
+    addresses = roster.addresses(db, actor, set(households_of.values()))
+    for task, item in zip(rows, items, strict=True):  # the door on the officer's card (the roster's address)
+        item["address"] = addresses.get(households_of.get(task.alert_id))
     _, all_total = tasks.list_tasks(db, actor, None, True, today, limit=1)
     return _render(request, "tasks.html", user, items=items, total=total, overdue_count=all_total, status=wanted or "",
                    overdue=overdue == "1", today=today, due_soon_count=sum(1 for i in items if i["due_soon"]))

@@ -164,6 +164,17 @@ def current(session: Session, actor: Actor, household_id: str) -> RosterVersion 
     return versions[-1]
 
 
+def addresses(session: Session, actor: Actor, household_ids: set[str]) -> dict[str, str]:
+    """household_id -> the current roster version's address, for the households inside the actor's divisions."""
+    if not household_ids:
+        return {}
+    found: dict[str, RosterVersion] = {}
+    for version in session.scalars(select(RosterVersion).where(RosterVersion.household_id.in_(household_ids))):
+        if version.household_id not in found or _effective(version) > _effective(found[version.household_id]):
+            found[version.household_id] = version
+    return {hh: mask_text(v.address) for hh, v in found.items() if v.address and access.in_scope(actor, v.division_code)}
+
+
 def holds_open_task(session: Session, actor: Actor, alert_ids: list[str]) -> bool:
     """The actor is the assignee of a task of one of these alerts that is not done."""
     if not alert_ids:
