@@ -186,3 +186,16 @@ def test_filing_rows_gather_per_staff(tmp_path):
     (unit,) = group_units(mapper, rows_iter)
     filing = validate_filing(unit.record)
     assert filing["relative_person_ids"] == sorted([a, b]) and filing["division_code"] == "420106002003"
+
+
+def test_roster_rows_carry_the_optional_address_and_phone(tmp_path):
+    head, wife = person("1970-05-01"), person("1972-01-01")
+    header = ["户编号", "行政区划代码", "保障类型", "家庭月收入", "身份证号", "与户主关系", "家庭住址", "联系电话"]
+    rows = [["H1", "420106002003", "低保", "1,200", head, "户主", "武昌区中山路１２号", "13812345678"],
+            ["H1", "420106002003", "低保", "1,200", wife, "配偶", "武昌区中山路１２号", "13812345678"],
+            ["H2", "420106002003", "低保", "900", person("1980-01-01"), "户主", "", ""]]
+    path = write_csv(tmp_path / "roster.csv", header, rows)
+    mapper, rows_iter = choose_mapper(open_file(path), load_mapping("civil_affairs_roster"))
+    h1, h2 = (validate_registry(u.record) for u in group_units(mapper, rows_iter))
+    assert h1["address"] == "武昌区中山路12号" and h1["contact_phone"] == "13812345678"
+    assert "address" not in h2 and "contact_phone" not in h2  # empty cells: the optional fields stay away
