@@ -83,6 +83,12 @@ def matrix(request, tmp_path_factory):
                                         "members": [{"person_id": ids[0], "relation": "head"},
                                                     {"person_id": ids[1], "relation": "spouse"}]}, env.clock())
                 tasks[f"roster-{place}"] = (None, ids[1])
+                # and one with no alert at all: its file is the roster alone (/households/{id})
+                alone = [resident(980 + n).replace("420106", code[:6], 1)]
+                upsert_roster(session, {"household_id": f"hh-alone-{place}", "division_code": code, "coverage": "dibao",
+                                        "monthly_income_yuan": 700, "address": f"{place}路 2 号", "contact_phone": ROSTER_PHONE,
+                                        "members": [{"person_id": alone[0][:17] + check_digit(alone[0][:17]),
+                                                     "relation": "head"}]}, env.clock())
             session.commit()
         for place, code in DIVISIONS.items():
             env.ingest(make_alert(f"roster-{place}", division=code, household=f"hh-roster-{place}"))
@@ -125,6 +131,16 @@ def test_roster_endpoints(matrix, user, place):
     else:
         assert found.status_code == 403
     assert not leaks(found.text)
+    # a roster household with no alert: the same scope, the roster alone
+    alone = env.call("GET", f"/api/v1/households/hh-alone-{place}", user)
+    assert alone.status_code == (200 if readable else 404 if hidden else 403), alone.text
+    assert not leaks(alone.text)
+    if readable:
+        assert alone.json()["roster"]["address"] == f"{place}路 2 号" and alone.json()["alerts"] == []
+    alone_found = env.call("POST", "/api/v1/households/search", user, json={"q": f"hh-alone-{place}"})
+    assert alone_found.status_code == (200 if role in READ_ALERT else 403)
+    if role in READ_ALERT:
+        assert len(alone_found.json()["items"]) == (1 if readable else 0), alone_found.text
     revealed = env.call("POST", env.alert_url(f"roster-{place}", "household/reveal"), user)
     allowed = inside and (role == "bureau" or task["assignee"] == user)
     assert revealed.status_code == (200 if allowed else 404 if hidden else 403), revealed.text

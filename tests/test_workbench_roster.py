@@ -230,6 +230,39 @@ def test_search_by_a_roster_members_resident_id(backend, tmp_path):
         assert len(searches) == 3
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_roster_household_without_alerts_has_a_file(backend, tmp_path):
+    """Found by its id or a member's resident ID, its file holds the roster alone (masked); outside the reader's
+    divisions, or not on the roster, it is 404 and the search finds nothing."""
+    from workbench.roster import upsert_roster
+
+    with env_on(backend, tmp_path) as env:
+        with env.wb.sessions() as session:
+            upsert_roster(session, roster_record("hh-q1", "dibao", base=380), env.clock())
+            session.commit()
+        hits = env.call("POST", "/api/v1/households/search", "street", json={"q": "hh-q1"}).json()["items"]
+        assert hits == [{"number": None, "household_id": "hh-q1", "alerts": 0, "url": "/households/hh-q1"}]
+        by_member = env.call("POST", "/api/v1/households/search", "street", json={"q": child(380)}).json()["items"]
+        assert [h["url"] for h in by_member] == ["/households/hh-q1"] and child(380) not in str(by_member)
+        body = env.call("GET", "/api/v1/households/hh-q1", "street")
+        assert body.status_code == 200, body.text
+        file = body.json()
+        assert file["alerts"] == [] and file["roster"]["coverage"] == "dibao"
+        assert resident(380) not in body.text and PHONE not in body.text and "138****1234" in body.text
+        for who in ("street_other", "bureau_far"):
+            assert env.call("GET", "/api/v1/households/hh-q1", who).status_code == 404
+            assert env.call("POST", "/api/v1/households/search", who, json={"q": "hh-q1"}).json()["items"] == []
+        missing = env.call("GET", "/api/v1/households/hh-nowhere", "street")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+        from tests.test_workbench_bureau import csrf_of, page_login
+
+        page_login(env, "street")
+        search = env.client.get("/households").text
+        found = env.client.post("/households", data={"csrf": csrf_of(search), "q": "hh-q1"}, follow_redirects=True)
+        assert found.status_code == 200 and 'id="members"' in found.text and "最低生活保障" in found.text
+        assert "档案只有民政名册" in found.text and resident(380) not in found.text and 'id="reveal-phone"' not in found.text
+
+
 def test_serve_loads_a_roster_file_and_reports_refused_lines(tmp_path):
     import json
 

@@ -511,6 +511,12 @@ def household(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> 
                                      workbench(request).now())
 
 
+@router.get("/households/{household_id}", summary="户档案（无预警的在册户）：名册（成员脱敏、保障类别及其变化、收入、住址、联系电话脱敏）")
+def roster_household(household_id: Annotated[str, Path(max_length=128)], actor: ActorDep, db: DbDep,
+                     request: Request) -> dict:
+    return households.roster_file(db, actor, household_id, workbench(request).now())
+
+
 @router.post("/alerts/{number}/household/reveal", summary="查看名册联系电话明文（区民政局或持有该户在办任务的专干；记入审计）")
 def reveal_household_contact(number: AlertNo, actor: ActorDep, db: DbDep, request: Request) -> dict:
     wb = workbench(request)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models.resident_id import ResidentIdError, mask_resident_id, normalize_resident_id
 from workbench import access, audit, labels, queue, roster, views
 from workbench.access import Actor
-from workbench.errors import Forbidden, Invalid
+from workbench.errors import Forbidden, Invalid, NotFound
 from workbench.masking import mask_text
 from workbench.tables import Alert, Decision, RosterPerson, Task, TimelineEntry, Visit
 from workbench.timeutil import iso_cst, utcnow
@@ -75,9 +75,43 @@ def search(session: Session, actor: Actor, query: str, now: datetime, client: st
     for alert in rows:
         hit = households.setdefault(alert.household_id, {"number": alert.number,
                                                           "household_id": views.alert_view(alert)["household_id"],
-                                                          "alerts": 0})
+                                                          "alerts": 0,
+                                                          "url": f"/alerts/{alert.number}/household"})
         hit["alerts"] += 1
+    # households on the roster with no alert in the reader's divisions: their file holds the roster alone
+    if resident_id:
+        candidates = set(session.scalars(select(RosterPerson.household_id).where(RosterPerson.person_id == resident_id)))
+    else:
+        candidates = {text}
+    for household_id in sorted(candidates - households.keys()):
+        if _reads_roster_alone(actor) and roster.current(session, actor, household_id) is not None:
+            households[household_id] = {"number": None, "household_id": mask_text(household_id), "alerts": 0,
+                                        "url": f"/households/{household_id}"}
     return list(households.values())
+
+
+def _reads_roster_alone(actor: Actor) -> bool:
+    """A role limited to some alert kinds (the county verifier: 备案核查) reads a household only through those alerts."""
+    return actor.role not in access.KIND_LIMITS
+
+
+def roster_file(session: Session, actor: Actor, household_id: str, now: datetime) -> dict:
+    """The file of a household on the roster that has no alert the actor may read: the roster section alone.
+
+    404 when the roster does not hold the household or the actor's divisions do not cover it (nothing leaks); a
+    household with an alert the actor reads has its full file at `/alerts/{number}/household` instead.
+    """
+    latest = roster.current(session, actor, household_id) if _reads_roster_alone(actor) else None
+    if latest is None:  # first the scope, as for an alert: outside it a household looks the same as none
+        raise NotFound("本辖区的名册中没有该户")
+    if not access.allowed(actor.role, "alert.read"):
+        raise Forbidden("您的角色不能查阅户档案", "ROLE_FORBIDDEN")
+    return {
+        "household_id": mask_text(household_id), "household_provisional": False, "number": None,
+        "division_code": latest.division_code, "alerts": [], "tasks": [], "decisions": [], "chronology": [],
+        "contact_phone": None, "contact_task_id": None,
+        "roster": roster.household_roster(session, actor, household_id, now, alert_ids=[]),
+    }
 
 
 def household_file(session: Session, actor: Actor, number: int, names: dict[str, str] | None = None,

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -773,8 +773,17 @@ def households_search(request: Request, db: DbDep, csrf: Annotated[str, Form()] 
         return _render(request, "households.html", user, status_code=422, hits=None, form_error=exc.message)
     db.commit()
     if len(hits) == 1:
-        return _back(f"/alerts/{hits[0]['number']}/household")
+        return _back(hits[0]["url"])
     return _render(request, "households.html", user, hits=hits)
+
+
+@router.get("/households/{household_id}", response_class=HTMLResponse)
+def roster_household_page(household_id: Annotated[str, Path(max_length=128)], request: Request, db: DbDep) -> Response:
+    """The file of a roster household with no alert in the reader's divisions: the roster section alone."""
+    actor, user = _actor(request, db)
+    file = households.roster_file(db, actor, household_id, workbench(request).now())
+    names = division_names.names_for(db, [file["division_code"]])
+    return _render(request, "household.html", user, file=file, place=division_names.label(names, file["division_code"]))
 
 
 @router.get("/alerts/{number}/household", response_class=HTMLResponse)
