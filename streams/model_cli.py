@@ -135,7 +135,7 @@ def evaluate_command(model_dir: Path, alerts_paths: tuple[Path, ...], outcomes_p
 
     pairs = _pairs(alerts_paths, outcomes_paths)
     label = _names(alerts_paths)
-    short = alerts_paths[0].name + (f" and {len(alerts_paths) - 1} more" if len(alerts_paths) > 1 else "")
+    short = "/".join(alerts_paths[0].parts[-2:]) + (f" and {len(alerts_paths) - 1} more" if len(alerts_paths) > 1 else "")
     try:
         scorer = load_model(model_dir)
         data = join_sources(pairs)
