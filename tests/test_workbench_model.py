@@ -81,6 +81,10 @@ def test_confirmation_by_kind_level_and_score_band_and_the_training_export(backe
         assert dict((k, (c, n)) for k, c, n in figures["score_band"]) == {
             "0.8–1.0": (2, 2), "0.0–0.2": (0, 1), "无模型评分": (0, 1)}
         assert far == {"kind": [], "level": [], "score_band": []}
+        api = env.call("GET", "/api/v1/stats", "bureau").json()["confirmation"]
+        assert {r["key"]: (r["confirmed"], r["visits"]) for r in api["score_band"]} == {
+            "0.8–1.0": (2, 2), "0.0–0.2": (0, 1), "无模型评分": (0, 1)}
+        assert env.call("GET", "/api/v1/stats", "bureau_far").json()["confirmation"]["level"] == []
         assert sorted(a["alert_id"] for a in alerts) == ["h1", "h2", "h3", "h4"]
         findings = {o["alert_id"]: o["visit_finding"] for o in outcomes}
         assert findings == {"h1": "confirmed", "h2": "confirmed", "h3": "not_confirmed", "h4": "not_confirmed"}

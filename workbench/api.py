@@ -336,12 +336,14 @@ def reveal_task(task_id: TaskId, actor: ActorDep, db: DbDep, request: Request) -
     return result
 
 
-@router.get("/stats", summary="统计：预警、任务、逾期、走访时长、确认率")
+@router.get("/stats", summary="统计：预警、任务、逾期、走访时长、确认率（按类型、等级、模型核实概率分段）")
 def get_stats(actor: ActorDep, db: DbDep, request: Request) -> dict:
     if not access.allowed(actor.role, "stats.read"):
         raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
     figures = stats.figures(db, today_cst(workbench(request).now()), actor)
-    return stats_view(figures)
+    confirmation = {group: [{"key": key, "confirmed": confirmed, "visits": visits} for key, confirmed, visits in rows]
+                    for group, rows in stats.visit_confirmation(db, actor).items()}
+    return stats_view(figures) | {"confirmation": confirmation}  # by kind, level and model score band
 
 
 @router.get("/stats/places", summary="分街道、分社区、分月份统计：预警、走访、确认率（含数量）、走访时长、逾期与即将到期")
