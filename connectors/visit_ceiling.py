@@ -25,7 +25,8 @@ def confirm_chance(kind: str, row: dict) -> float:
 
 def visit_rows(households: int, seed: int, days: int | None = None, start: str | None = None) -> dict[str, dict]:
     """household_id -> the row `connectors.simulator` builds for the visits of a district simulated with these options
-    (the same computation as its `_write_outcomes`, kept beside it in the docstring there)."""
+    (the same computation as `connectors.simulator._write_outcomes`: a change there must be made here too;
+    tests/test_model.py::test_the_ceiling_of_simulated_findings runs both on one district)."""
     from connectors import simulator
 
     options: dict = {"households": households, "seed": seed}
