@@ -11,6 +11,8 @@ the target (`hardship model ceiling`). It reads simulator internals that no depa
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 
 from connectors.visits import COVERED_KINDS, disagreement
@@ -37,15 +39,23 @@ def visit_rows(households: int, seed: int, days: int | None = None, start: str |
     simulation = simulator.generate(**options)
     truth = simulation.truth  # runs the year
     run = simulation.last_run
+
+    def epoch(value: str) -> int:
+        return int(datetime.fromisoformat(value).timestamp())
+
     rows: dict[str, dict] = {}
     for h in run.world.households:
         counted = sum(1 for m in h.members if m.counted)
         ratio = run.observed_income(h) / counted / run.standard if counted else None
-        rows[h.household_id] = {"coverage": h.coverage, "latent": set(h.latent_episodes), "income_ratio": ratio,
+        rows[h.household_id] = {"household_id": h.household_id, "coverage": h.coverage,
+                                "latent": set(h.latent_episodes), "income_ratio": ratio,
+                                "since": {kind: epoch(e["knowable_at"]) for kind, e in h.latent_episodes.items()},
                                 "wage_evidence": h.employment_event is not None}
     for row in truth:
         if row["household_id"].startswith("person:"):
-            rows[row["household_id"]] = {"coverage": "none", "latent": {"missed_coverage"}}
+            rows[row["household_id"]] = {"household_id": row["household_id"], "coverage": "none",
+                                         "latent": {"missed_coverage"},
+                                         "since": {"missed_coverage": epoch(row["kinds"][0]["knowable_at"])}}
     return rows
 
 

@@ -206,6 +206,15 @@ def test_the_ceiling_of_simulated_findings(loop):
     assert confirm_chance("missed_coverage", {"latent": {"missed_coverage"}, "income_ratio": 1.0}) == pytest.approx(0.42)
     assert confirm_chance("missed_coverage", {"latent": set(), "income_ratio": 1.0}) == pytest.approx(0.03)
     assert confirm_chance("should_exit", {"latent": {"should_exit"}, "wage_evidence": True}) == pytest.approx(0.62)
+    # the rows it rebuilds are those the simulator drew its findings from: the same findings again
+    from connectors import simulator
+    from connectors.visit_ceiling import visit_rows
+
+    spec = simulator.generate(households=1500, seed=31).spec
+    rows = visit_rows(1500, 31)
+    again = list(simulated_outcomes(rows.values(), 31, spec.start_epoch + spec.days * 86_400))
+    written = [json.loads(line) for line in (loop["train"] / "outcomes.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(again, key=lambda r: r["outcome_id"]) == sorted(written, key=lambda r: r["outcome_id"])
     output = run("model", "ceiling", "--alerts", str(loop["train"] / "alerts.jsonl"), "--outcomes",
                  str(loop["train"] / "outcomes.jsonl"), "--seed", "31", "--households", "1500", "--json")
     figures = json.loads(output[output.index("{"):])
