@@ -110,8 +110,10 @@ def _alert_line(alert: dict) -> str:
     if household.startswith("person:"):
         household = "person:" + mask_resident_id(household[7:])
     first = alert["reasons"][0]["text"] if alert["reasons"] else ""
+    score = alert.get("model_score")
+    model = f" 模型核实概率 {score:.0%}" if isinstance(score, (int, float)) else ""
     return (f"[{KINDS_ZH.get(alert['kind'], alert['kind'])} L{alert['level']}] {household} "
-            f"困难指数 {alert['hardship_score']:.0f} 退出指数 {alert['removal_score']:.0f}  {first}")
+            f"困难指数 {alert['hardship_score']:.0f} 退出指数 {alert['removal_score']:.0f}{model}  {first}")
 
 
 @click.command(name="demo")
@@ -127,7 +129,10 @@ def _alert_line(alert: dict) -> str:
 @click.option("--data-dir", envvar=DATA_DIR_ENV, type=click.Path(file_okay=False, path_type=Path), default=None,
               help=f"logs, SQLite database, simulator output [env {DATA_DIR_ENV}; default ./data]")
 @click.option("--quiet", is_flag=True, help="do not print each alert as it arrives")
-def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, data_dir, quiet):
+@click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), default=None,
+              help="a learned model folder (`hardship model train --out DIR`), passed to the worker: each alert gets "
+                   "model_score and model_reasons, and the workbench queue can sort by them; checked before anything starts")
+def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, data_dir, quiet, model_dir):
     """Run everything on this machine with the embedded defaults, and print where to look.
 
     Starts the tansu broker (unless HARDSHIP_BROKER is set), one stream worker, the workbench on
@@ -135,7 +140,10 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
     Ctrl-C stops everything.
     """
     from streams.broker import EmbeddedBroker, create_topics
+    from streams.replay import load_model_or_exit
     from streams.worker_cli import internal_topics
+
+    model = load_model_or_exit(model_dir)  # a model that cannot be used stops the demo before anything starts
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
@@ -160,6 +168,8 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
         worker_args = [_hardship(), "worker", "--broker", broker_url, "--metrics-port", str(worker_metrics_port)]
         if broker is not None:
             worker_args.append("--tansu")
+        if model is not None:
+            worker_args += ["--model", str(model_dir.resolve())]
         processes.start("worker", worker_args, env)
         workbench_url = None
         if not no_workbench:
@@ -175,6 +185,9 @@ def demo(households, rate, worker_metrics_port, workbench_port, no_workbench, da
         click.echo("Hardship Monitor demo (困难群众动态监测预警演示) is running:")
         click.echo(f"  broker            {broker_url}{' (embedded tansu, memory only)' if broker else ''}")
         click.echo(f"  stream worker     metrics http://127.0.0.1:{worker_metrics_port}/metrics")
+        if model is not None:
+            click.echo(f"  learned model     {model.version} ({model.kind}) from {model_dir}: ranks alerts, never raises, "
+                       "suppresses or closes one")
         if workbench_url:
             ready = _wait_http(workbench_url, 30)
             click.echo(f"  workbench         {workbench_url}  metrics {workbench_url}metrics"

@@ -150,6 +150,94 @@ def test_features_are_the_fixed_list_and_read_the_public_state(loop):
         assert list(alert["model_features"]) == list(FEATURE_NAMES)
         again = features_of(alert, monitor.households[alert["household_id"]], monitor.policy)
         assert again == alert["model_features"]
+        features = alert["model_features"]
+        codes = {reason["code"] for reason in alert["reasons"]}
+        assert {name[7:] for name, value in features.items() if name.startswith("reason_") and value} == codes
+        block = "u_" if alert["kind"] in ("missed_coverage", "missed_assistance") else "c_"
+        bands = [features[f"{block}income_zero"], *(features[f"{block}ratio_band_{i}"] for i in range(9))]
+        assert sum(bands) == (0 if features[f"{block}income_unknown"] else 1)
+
+
+def test_income_bands_and_nearness_to_the_standard():
+    from scoring.model.features import _ratio_bands
+
+    def on(ratio):
+        return [name for name, value in _ratio_bands(ratio).items() if value and name != "near_standard"]
+
+    assert on(None) == [] and _ratio_bands(None)["near_standard"] == 0
+    assert on(0.0) == ["income_zero"]
+    assert on(0.3) == ["ratio_band_0"] and on(0.31) == ["ratio_band_1"]
+    assert on(1.0) == ["ratio_band_4"] and on(1.01) == ["ratio_band_5"]
+    assert on(2.0) == ["ratio_band_7"] and on(7.5) == ["ratio_band_8"]
+    assert [_ratio_bands(r)["near_standard"] for r in (0.4, 0.5, 0.75, 1.0, 3.0)] == [0.0, 0.0, 0.5, 1.0, 1.0]
+
+
+def test_training_and_evaluation_on_several_sources(loop, tmp_path):
+    """Two districts (seeds) in one training: each alerts file joins its own outcomes only; their sizes add up."""
+    from scoring.model.train import join
+
+    replay(loop["test"], "alerts-features.jsonl", "--features")
+    sources = [(loop["train"] / "alerts.jsonl", loop["train"] / "outcomes.jsonl"),
+               (loop["test"] / "alerts-features.jsonl", loop["test"] / "outcomes.jsonl")]
+    sizes = [len(join(a, o)) for a, o in sources]
+    args = [arg for a, o in sources for arg in ("--alerts", str(a), "--outcomes", str(o))]
+    run("model", "train", *args, "--out", str(tmp_path / "m"), "--min-labels", "60")
+    card = json.loads((tmp_path / "m" / "card.json").read_text(encoding="utf-8"))
+    assert card["training_rows"] + card["held_out_rows"] == sum(sizes)
+    assert [entry["alerts"] for entry in card["inputs"]] == [str(a) for a, _ in sources]
+    output = run("model", "evaluate", "--model", str(tmp_path / "m"), *args, "--out", str(tmp_path / "e"))
+    figures = json.loads((tmp_path / "e" / "evaluation.json").read_text(encoding="utf-8"))["figures"]
+    assert figures["count"] == sum(sizes)
+    for decile in figures["calibration"]:
+        p, n = decile["predicted"], decile["count"]
+        assert decile["se"] == pytest.approx((p * (1 - p) / n) ** 0.5, abs=1e-4)
+        assert decile["gap"] == pytest.approx(abs(p - decile["confirmed"]), abs=1e-4)
+    assert "standard error" in output
+    unpaired = CliRunner().invoke(main, ["model", "train", *args[:4], "--alerts", str(sources[1][0]),
+                                         "--out", str(tmp_path / "x")])
+    assert unpaired.exit_code == 2 and "one outcomes file per alerts file" in unpaired.output
+
+
+def test_the_ceiling_of_simulated_findings(loop):
+    """The diagnostic: visits ordered by the simulator's own chance of confirmation (never a model input)."""
+    from connectors.visit_ceiling import confirm_chance
+
+    assert confirm_chance("missed_coverage", {"latent": {"missed_coverage"}, "income_ratio": 0.2}) == pytest.approx(0.97)
+    assert confirm_chance("missed_coverage", {"latent": {"missed_coverage"}, "income_ratio": 1.0}) == pytest.approx(0.42)
+    assert confirm_chance("missed_coverage", {"latent": set(), "income_ratio": 1.0}) == pytest.approx(0.03)
+    assert confirm_chance("should_exit", {"latent": {"should_exit"}, "wage_evidence": True}) == pytest.approx(0.62)
+    # the rows it rebuilds are those the simulator drew its findings from: the same findings again
+    from connectors import simulator
+    from connectors.visit_ceiling import visit_rows
+
+    spec = simulator.generate(households=1500, seed=31).spec
+    rows = visit_rows(1500, 31)
+    again = list(simulated_outcomes(rows.values(), 31, spec.start_epoch + spec.days * 86_400))
+    written = [json.loads(line) for line in (loop["train"] / "outcomes.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(again, key=lambda r: r["outcome_id"]) == sorted(written, key=lambda r: r["outcome_id"])
+    output = run("model", "ceiling", "--alerts", str(loop["train"] / "alerts.jsonl"), "--outcomes",
+                 str(loop["train"] / "outcomes.jsonl"), "--seed", "31", "--households", "1500", "--json")
+    figures = json.loads(output[output.index("{"):])
+    assert figures["confirmed_share"] < figures["expected_top_quarter"] <= 0.97
+    assert figures["auc"] > 0.6
+
+
+def test_the_demo_refuses_a_bad_model_before_starting_anything(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / MODEL_FILE).write_bytes(pickle.dumps({"estimator": None}))
+    result = CliRunner().invoke(main, ["demo", "--model", str(folder), "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 1 and "not a skops file" in result.output
+    assert "running" not in result.output and not (tmp_path / "data").exists()
+
+
+def test_the_demo_console_shows_the_model_score():
+    from streams.demo import console_line
+
+    alert = {"household_id": "hh-1", "kind": "missed_coverage", "level": 3, "hardship_score": 71.0,
+             "removal_score": 5.0, "reasons": [{"code": "X", "text": "收入低于标准"}]}
+    assert "模型核实概率" not in console_line(1.0, alert)
+    assert "模型核实概率 87%" in console_line(1.0, {**alert, "model_score": 0.87})
 
 
 def test_too_few_labels_is_refused_with_a_clear_message(loop, tmp_path):

@@ -245,6 +245,7 @@ def test_reports_audit_and_admin(matrix, user):
     role = ROLE[user]
     for path in ("/api/v1/stats", "/api/v1/stats/places", "/api/v1/exports/queue.xlsx", "/api/v1/exports/tasks.xlsx"):
         assert env.call("GET", path, user).status_code == (200 if role in {"bureau", "street", "auditor"} else 403)
+    assert env.call("GET", "/api/v1/exports/training.zip", user).status_code == (200 if role == "bureau" else 403)
     places = env.call("GET", "/api/v1/stats/places", user)
     if places.status_code == 200:
         assert {r["key"] for r in places.json()["communities"]} <= {DIVISIONS[p] for p in COVERS[user]}

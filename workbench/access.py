@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "filings.read": frozenset({"bureau", "street", "verifier", "auditor"}),  # 备案台账
     "personal.reveal": frozenset({"bureau", "street", "officer", "verifier"}),
     "export": frozenset({"bureau", "street", "auditor"}),
+    "training.export": frozenset({"bureau"}),  # the next training set of the learned model (区民政局)
     "stats.read": frozenset({"bureau", "street", "auditor"}),
     "audit.read": frozenset({"auditor"}),
     "users.manage": frozenset({"admin"}),

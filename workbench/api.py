@@ -29,6 +29,7 @@ from workbench import (
     stats,
     stats_places,
     tasks,
+    training,
     triage,
     users,
     views,
@@ -169,12 +170,16 @@ StreetQ = Annotated[ShortText | None, Query(description="街道（乡镇）：9 
 CommunityQ = Annotated[ShortText | None, Query(description="社区（村）：12 位代码，或区划表中的名称")]
 LimitQ = Annotated[int, Query(ge=1, le=1000)]
 OffsetQ = Annotated[int, Query(ge=0, le=1_000_000)]
+SortQ = Annotated[Literal[queue.SORTS], Query(  # type: ignore[valid-type]
+    description="level：按等级、困难指数（规则排序）；model_score：按模型核实概率从高到低，无模型评分的排在最后")]
 
 
-@router.get("/alerts", summary="预警队列（按等级、困难指数排序）")
+@router.get("/alerts", summary="预警队列（按等级、困难指数排序，或按模型核实概率排序）")
 def list_alerts(actor: ActorDep, db: DbDep, kind: KindQ = None, level: LevelQ = None, status: StatusQ = None,
-                street: StreetQ = None, community: CommunityQ = None, limit: LimitQ = 100, offset: OffsetQ = 0) -> dict:
-    rows, total = queue.list_alerts(db, actor, _filters(kind, level, status, street, community, db, actor), limit, offset)
+                street: StreetQ = None, community: CommunityQ = None, limit: LimitQ = 100, offset: OffsetQ = 0,
+                sort: SortQ = "level") -> dict:
+    rows, total = queue.list_alerts(db, actor, _filters(kind, level, status, street, community, db, actor), limit, offset,
+                                    sort=sort)
     task_of = _tasks_by_alert(db, [a.alert_id for a in rows])
     names = division_names.names_for(db, [a.division_code for a in rows])
     return {"total": total, "items": [views.alert_view(a, task_of.get(a.alert_id), names) for a in rows]}
@@ -332,12 +337,14 @@ def reveal_task(task_id: TaskId, actor: ActorDep, db: DbDep, request: Request) -
     return result
 
 
-@router.get("/stats", summary="统计：预警、任务、逾期、走访时长、确认率")
+@router.get("/stats", summary="统计：预警、任务、逾期、走访时长、确认率（按类型、等级、模型核实概率分段）")
 def get_stats(actor: ActorDep, db: DbDep, request: Request) -> dict:
     if not access.allowed(actor.role, "stats.read"):
         raise Forbidden("您的角色不能查看统计", "ROLE_FORBIDDEN")
     figures = stats.figures(db, today_cst(workbench(request).now()), actor)
-    return stats_view(figures)
+    confirmation = {group: [{"key": key, "confirmed": confirmed, "visits": visits} for key, confirmed, visits in rows]
+                    for group, rows in stats.visit_confirmation(db, actor).items()}
+    return stats_view(figures) | {"confirmation": confirmation}  # by kind, level and model score band
 
 
 @router.get("/stats/places", summary="分街道、分社区、分月份统计：预警、走访、确认率（含数量）、走访时长、逾期与即将到期")
@@ -366,11 +373,12 @@ def stats_view(figures: stats.Figures) -> dict:
     }
 
 
-def export_rows(db: Session, actor: Actor, what: str, today: date, filters: queue.Filters | None = None) -> list[dict]:
+def export_rows(db: Session, actor: Actor, what: str, today: date, filters: queue.Filters | None = None,
+                sort: str = "level") -> list[dict]:
     if not access.allowed(actor.role, "export"):
         raise Forbidden("您的角色不能导出", "ROLE_FORBIDDEN")
     if what == "queue":
-        rows, _ = queue.list_alerts(db, actor, filters or queue.Filters(), limit=100_000)
+        rows, _ = queue.list_alerts(db, actor, filters or queue.Filters(), limit=100_000, sort=sort)
         names = division_names.names_for(db, [a.division_code for a in rows])
         return [views.alert_view(a, None, names) for a in rows]
     rows, _ = tasks.list_tasks(db, actor, limit=100_000)
@@ -380,10 +388,12 @@ def export_rows(db: Session, actor: Actor, what: str, today: date, filters: queu
 @router.get("/exports/queue.xlsx", summary="导出预警队列（脱敏 Excel）",
             responses={200: {"content": {XLSX: {}}}})
 def export_queue(actor: ActorDep, db: DbDep, request: Request, kind: KindQ = None, level: LevelQ = None,
-                 status: StatusQ = None, street: StreetQ = None, community: CommunityQ = None) -> Response:
+                 status: StatusQ = None, street: StreetQ = None, community: CommunityQ = None,
+                 sort: SortQ = "level") -> Response:
     wb = workbench(request)
     now = wb.now()
-    rows = export_rows(db, actor, "queue", today_cst(now), _filters(kind, level, status, street, community, db, actor))
+    rows = export_rows(db, actor, "queue", today_cst(now), _filters(kind, level, status, street, community, db, actor),
+                       sort)
     audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return _xlsx(exports.queue_xlsx(rows), "queue.xlsx")
@@ -397,6 +407,22 @@ def export_tasks(actor: ActorDep, db: DbDep, request: Request) -> Response:
     audit.record_export(db, actor, now, "tasks", rows, client_of(request))
     db.commit()
     return _xlsx(exports.tasks_xlsx(rows), "tasks.xlsx")
+
+
+@router.get("/exports/training.zip", summary="导出下一轮模型训练数据（复核通过的走访及其预警，脱敏；仅区民政局）",
+            responses={200: {"content": {"application/zip": {}}}})
+def export_training(actor: ActorDep, db: DbDep, request: Request) -> Response:
+    return training_download(db, actor, workbench(request).now(), client_of(request))
+
+
+def training_download(db: Session, actor: Actor, now: datetime, client: str | None) -> Response:
+    """The training set as one zip (alerts.jsonl, outcomes.jsonl, README.txt), audited (training_exported)."""
+    alerts, outcomes = training.training_set(db, actor)
+    audit.record_export(db, actor, now, "training_set", alerts, client, action="training_exported")
+    db.commit()
+    name = f"training-{now.astimezone(CST):%Y%m%d}.zip"
+    return Response(training.training_zip(alerts, outcomes, now), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 ActionQ = Annotated[ShortText | None, Query()]

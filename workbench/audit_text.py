@@ -10,7 +10,7 @@ TARGETS = {"alert": "预警", "task": "任务", "user": "用户", "division": "�
            "export": "导出", "audit": "审计日志", "filing": "备案",
            "household": "户"}
 FIELDS = {"household_id": "户编号", "contact_phone": "联系电话", "bank_card": "银行卡号"}
-EXPORTS = {"queue": "预警队列", "tasks": "核查任务", "audit": "审计日志"}
+EXPORTS = {"queue": "预警队列", "tasks": "核查任务", "audit": "审计日志", "training_set": "模型训练数据（复核通过的走访）"}
 
 
 def _detail(raw: str | None) -> dict:
@@ -49,9 +49,9 @@ def sentence(action: str, target_type: str | None, target_id: str | None, detail
     if action == "reveal":
         fields = "、".join(FIELDS.get(f, f) for f in d.get("fields", []))
         return f"查看{what}的明文：{fields}"
-    if action in ("export", "audit_exported"):
+    if action in ("export", "audit_exported", "training_exported"):
         rows = d.get("rows")
-        return f"导出{EXPORTS.get(str(target_id), what)}" + (f"，共 {rows} 行" if rows is not None else "")
+        return f"导出{EXPORTS.get(str(target_id or target_type), what)}" + (f"，共 {rows} 行" if rows is not None else "")
     if action == "access_refused":
         return f"试图访问辖区外的{what}（{d.get('method', '')} {d.get('path', '')}），已拒绝"
     if action == "household_search":

@@ -18,6 +18,7 @@ QUEUE_COLUMNS = (
     ("division_name", "区划名称"), ("kind_label", "预警类型"),
     ("level_label", "预警等级"), ("hardship_score", "困难指数"), ("removal_score", "退出指数"),
     ("status_label", "状态"), ("reasons_text", "预警原因"), ("event_time", "事件时间"), ("received_at", "接收时间"),
+    ("model_score", "模型核实概率"), ("model_reasons_text", "模型理由"), ("model_version", "模型版本"),
 )
 TASK_COLUMNS = (
     ("task_id", "任务编号"), ("alert_number", "预警序号"), ("alert_id", "预警编号"), ("household_id", "户编号"), ("division_code", "区划代码"),
@@ -79,7 +80,8 @@ def _workbook(title: str, columns: tuple, rows: list[dict]) -> bytes:
 
 def queue_xlsx(alert_views: list[dict]) -> bytes:
     rows = [dict(v, reasons_text="；".join(r["text"] for r in v["reasons"]), event_time=_when(v["event_time"]),
-                 received_at=_when(v["received_at"])) for v in alert_views]
+                 received_at=_when(v["received_at"]), model_reasons_text="；".join(v.get("model_reasons") or ()) or None)
+            for v in alert_views]
     return _workbook("预警队列", QUEUE_COLUMNS, rows)
 
 

@@ -90,6 +90,7 @@ AUDIT_ACTIONS = {
     "password_changed": "修改密码",
     "calendar_changed": "修改节假日",
     "audit_exported": "导出审计日志",
+    "training_exported": "导出模型训练数据",
     "access_refused": "越权访问被拒",
     "division_named": "修改区划名称",
     "task_placed": "落实所在社区",

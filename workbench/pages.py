@@ -41,7 +41,7 @@ from workbench import (
     views,
 )
 from workbench.access import Actor
-from workbench.api import _task_views, export_rows, stats_view
+from workbench.api import _task_views, export_rows, stats_view, training_download
 from workbench.deps import client_of, session, workbench
 from workbench.errors import Conflict, Forbidden, Invalid, WorkbenchError
 from workbench.radar import radar_svg
@@ -275,7 +275,9 @@ def queue_dismiss(request: Request, db: DbDep, csrf: Annotated[str, Form()] = ""
 def queue_export(request: Request, db: DbDep) -> Response:
     actor, _ = _actor(request, db)
     now = workbench(request).now()
-    rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request, db, actor))
+    sort = request.query_params.get("sort", "level")
+    rows = export_rows(db, actor, "queue", today_cst(now), _query_filters(request, db, actor),
+                       sort if sort in queue.SORTS else "level")
     audit.record_export(db, actor, now, "queue", rows, client_of(request))
     db.commit()
     return Response(exports.queue_xlsx(rows), media_type=XLSX,
@@ -607,7 +609,14 @@ def stats_page(request: Request, db: DbDep) -> Response:
     places = _place_view(db, actor, today)
     drawn = charts.charts(places, {row["key"]: row["name"] for row in places["streets"] if row["name"]})
     return _render(request, "stats.html", user, figures=figures, places=places, confirmation=confirmation,
-                   charts=drawn)
+                   charts=drawn, may_export_training=access.allowed(actor.role, "training.export"))
+
+
+@router.get("/training.zip")
+def training_export(request: Request, db: DbDep) -> Response:
+    """The next training set of the learned model (bureau only; masked; audited as training_exported)."""
+    actor, _ = _actor(request, db)
+    return training_download(db, actor, workbench(request).now(), client_of(request))
 
 
 def _place_view(db: Session, actor: Actor, today: date) -> dict:

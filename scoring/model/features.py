@@ -8,7 +8,11 @@ and is refused when it differs (scoring.model.store).
 The state features come in two blocks, one for the eligibility kinds (漏保, 漏救: "u_") and one for the
 exit and check kinds (应退, 渐退, 备案核查: "c_"), each zero for the other group: a linear model then
 weighs income, illness or assets in the direction each kind needs (a high income makes an exit more
-likely to be confirmed and a missed coverage less).
+likely to be confirmed and a missed coverage less). The income over the standard also comes in bands
+(zero, 0–0.3 … 1.5–2, over 2 times) and as its nearness to the standard from half of it (the shape of
+what visits find: informal income is found most often near the line), so that one linear model can
+follow a curve; the alert's reason codes (the rules' own triggers, `scoring.reasons.CODES_ZH`) and a
+new wage behind an exit (a temporary job is often over by the visit) are features of their own.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from models.validation import CHINA_STANDARD_TIME
 from scoring import facts as F
 from scoring.assess import assess
 from scoring.policy import Policy
+from scoring.reasons import CODES_ZH
 
 DAY = 86_400
 KINDS = ("missed_coverage", "missed_assistance", "should_exit", "gradual_exit", "filed_relative_check")
@@ -64,13 +69,22 @@ _STATE = (
     ("filed_relative", "成员为备案近亲属"),
     ("years_since_roster", "距花名册更新（年）"),
     ("reasons", "预警理由条数"),
+    ("income_zero", "人均收入为零（已知收入）"),
+    *((f"ratio_band_{i}", f"人均收入为标准的{label}") for i, label in enumerate(
+        ("0–0.3倍", "0.3–0.5倍", "0.5–0.7倍", "0.7–0.9倍", "0.9–1倍", "1–1.2倍", "1.2–1.5倍", "1.5–2倍", "2倍以上"))),
+    ("near_standard", "人均收入接近标准的程度（半数标准起，至标准为1）"),
 )
+RATIO_EDGES = (0.3, 0.5, 0.7, 0.9, 1.0, 1.2, 1.5, 2.0)  # upper bounds of ratio_band_0 … ratio_band_7 (included)
+REASON_CODES: tuple[str, ...] = tuple(CODES_ZH)
 _CONTEXT = (
     *((f"kind_{kind}", f"预警类型：{KINDS_ZH[kind]}") for kind in KINDS),
     ("level", "预警等级"),
     ("coverage_covered", "在保（低保或特困）"),
     ("coverage_edge", "低保边缘"),
     ("provisional", "未在花名册（临时户）"),
+    ("should_exit_on_wage", "应退且有新就业工资"),
+    ("gradual_exit_on_wage", "渐退且有新就业工资"),
+    *((f"reason_{code}", f"预警理由：{label}") for code, label in CODES_ZH.items()),
 )
 FEATURES: tuple[tuple[str, str], ...] = (
     *_CONTEXT,
@@ -92,6 +106,21 @@ def _age(birth_date: str, today: date) -> int:
 
 def _recent(store: dict | None, since: int) -> int:
     return sum(1 for entry in (store or {}).values() if entry[0] >= since)
+
+
+def _ratio_bands(ratio: float | None) -> dict[str, float]:
+    """The income over the standard as bands (zero; 0–0.3 … 1.5–2, each upper bound included; over 2) and its
+    nearness to the standard (0 at half of it or under, rising to 1 at the standard and above); all 0 if unknown."""
+    out = {"income_zero": 0.0, **{f"ratio_band_{i}": 0.0 for i in range(len(RATIO_EDGES) + 1)}, "near_standard": 0.0}
+    if ratio is None:
+        return out
+    if ratio == 0:
+        out["income_zero"] = 1.0
+    else:
+        band = next((i for i, edge in enumerate(RATIO_EDGES) if ratio <= edge), len(RATIO_EDGES))
+        out[f"ratio_band_{band}"] = 1.0
+    out["near_standard"] = min(1.0, max(0.0, (ratio - 0.5) / 0.5))
+    return out
 
 
 def state_features(alert: dict, household: dict, policy: Policy) -> dict[str, float]:
@@ -119,6 +148,7 @@ def state_features(alert: dict, household: dict, policy: Policy) -> dict[str, fl
         "oop_over_line": 1.0 if a.oop_total_yuan > policy.oop_line_yuan else 0.0,
         "members_counted": float(a.members_counted),
         "reasons": float(len(alert.get("reasons") or ())),
+        **_ratio_bands(ratio),
     }
     absent = children = elderly = severe = unemployed = bills = hosp = serious = 0
     disaster = hotline = assets = wage = pension = reports = servant = 0
@@ -172,9 +202,19 @@ def features_of(alert: dict, household: dict, policy: Policy) -> dict[str, float
     values["coverage_covered"] = float(coverage in ("dibao", "tekun"))
     values["coverage_edge"] = float(coverage == "edge")
     values["provisional"] = float(bool(household.get("provisional")))
+    for reason in alert.get("reasons") or ():
+        key = f"reason_{reason.get('code')}"
+        if key in values:
+            values[key] = 1.0
     prefix = "u_" if kind in UNCOVERED_KINDS else "c_"
-    for name, value in state_features(alert, household, policy).items():
+    state = state_features(alert, household, policy)
+    for name, value in state.items():
         values[prefix + name] = round(float(value), 6)
+    if state["wage_announced"] > 0:
+        if kind == "should_exit":
+            values["should_exit_on_wage"] = 1.0
+        elif kind == "gradual_exit":
+            values["gradual_exit_on_wage"] = 1.0
     return values
 
 
