@@ -117,7 +117,7 @@ def apply_event(state: dict, event: dict, policy: Policy, shortcut: bool = True)
         if new["next_prune"] is not None and t >= new["next_prune"]:
             _prune(new, policy)
             pruned = True
-    if shortcut and not pruned and _quiet(state, new, event, updated):
+    if shortcut and not pruned and _quiet(state, new, event, updated, policy):
         return Step(new, [])
     return decide(new, policy, event["occurred_at"])
 
@@ -128,7 +128,7 @@ _HARDSHIP_ONLY_TYPES = frozenset(
 )
 
 
-def _quiet(before: dict, after: dict, event: dict, person: dict) -> bool:
+def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy) -> bool:
     """True when the event provably changes no alert, so the full assessment can be skipped.
 
     The bulk of a stream is small bills and monthly income reports of households far from any line.
@@ -147,8 +147,10 @@ def _quiet(before: dict, after: dict, event: dict, person: dict) -> bool:
         until = after["gradual_until"]
         return until is None or after["as_of"] < until
     quiet = before.get("quiet")
-    if quiet is None or after["provisional"]:
+    if quiet is None:
         return False
+    if after["provisional"]:
+        return _quiet_provisional(before, event, person, policy)
     if event_type == "income_reported":
         earlier = before["facts"].get(event["person_id"])
         if person is earlier:
@@ -177,6 +179,22 @@ def _quiet(before: dict, after: dict, event: dict, person: dict) -> bool:
             return False
         after["quiet"] = [total, *quiet[1:]]
         return True
+    return False
+
+
+def _quiet_provisional(before: dict, event: dict, person: dict, policy: Policy) -> bool:
+    """`_quiet` for the household of a person on no roster whose last assessment called nothing.
+
+    Its income is unknown, so the only finding it can call is 漏保 on a strong trigger: a member whose
+    out-of-pocket costs are over the line, or a severe disability, with someone living. A bill that
+    leaves the person's own out-of-pocket total at or under the line adds no trigger (the other
+    triggers and who is living do not depend on bills or on the time); a hospital stay or a hotline
+    call adds none either."""
+    event_type = event["type"]
+    if event_type in ("hospitalization", "hotline_request"):
+        return True
+    if event_type == "medical_bill":
+        return person is before["facts"].get(event["person_id"]) or F.out_of_pocket(person) <= policy.oop_line_yuan
     return False
 
 

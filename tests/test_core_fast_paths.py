@@ -130,3 +130,33 @@ def test_a_replay_leaves_no_cyclic_garbage(tmp_path):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_bills_of_a_person_on_no_roster_skip_the_assessment_until_the_line(monkeypatch):
+    """The provisional household's shortcut: bills that keep the person's out-of-pocket total at or under
+    the line are not assessed, the bill that crosses it is, and the alerts are those of the full path."""
+    from models.validation import validate_event
+    from tests.builders import event, person
+
+    outsider = person("1961-04-02", area="420111")
+    bills = [validate_event(event("medical_bill", outsider, f"2026-03-{day:02d}T10:00:00+08:00", out_of_pocket_yuan=5000))
+             for day in range(1, 10)]
+    bills.insert(3, validate_event(event("hospitalization", outsider, "2026-03-03T12:00:00+08:00")))
+    assessed: list[float] = []
+    decide = H.decide
+
+    def counting(state, policy, event_time):
+        assessed.append(sum(facts.get("oop", 0.0) for facts in state["facts"].values()))
+        return decide(state, policy, event_time)
+
+    monkeypatch.setattr(H, "decide", counting)
+    quick = Monitor(POLICY)
+    fast = [alert for bill in bills for alert in quick.event(bill)]
+    assert assessed == [5000.0, 35000.0, 40000.0, 45000.0]  # the first bill, the one over 30,000 and those after
+    full = Monitor(POLICY, shortcut=False)
+    slow = [alert for bill in bills for alert in full.event(bill)]
+    assert fast == slow and [alert["kind"] for alert in fast] == ["missed_coverage"]
+    def without_quiet(states: dict) -> dict:  # the shortcut's own note aside, the states are the same
+        return {key: {name: value for name, value in state.items() if name != "quiet"} for key, state in states.items()}
+
+    assert without_quiet(quick.households) == without_quiet(full.households)
