@@ -23,7 +23,14 @@ from typing import NamedTuple
 
 from models.validation import CHINA_STANDARD_TIME
 from scoring import facts as F
-from scoring.assess import Assessment, assess, household_income_yuan
+from scoring.assess import (
+    Assessment,
+    after_medical_ratio,
+    assess,
+    economic_score,
+    health_score,
+    household_income_yuan,
+)
 from scoring.facts import DAY
 from scoring.policy import Policy
 from scoring.reasons import resolved
@@ -146,6 +153,10 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
     if covered and event_type in _HARDSHIP_ONLY_TYPES:
         until = after["gradual_until"]
         return until is None or after["as_of"] < until
+    if event_type == "medical_bill" and not covered and not after["provisional"]:
+        bound = before.get("bound")
+        if bound is not None:
+            return _level_holds(after, bound, policy)
     quiet = before.get("quiet")
     if quiet is None:
         return False
@@ -180,6 +191,37 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
         after["quiet"] = [total, *quiet[1:]]
         return True
     return False
+
+
+def _level_holds(after: dict, bound: list, policy: Policy) -> bool:
+    """`_quiet` for a bill of an uncovered household whose last assessment called 漏保 alone, with its
+    alert open (`bound`, left by `decide`): whether the alert's level cannot rise, so that nothing changes.
+
+    A bill adds to the out-of-pocket total, which only makes the household more eligible (the income test
+    does not read it; 支出型贫困 deducts more): 漏保 stays called, nothing else can be, and the open alert
+    is sent again only if its level rises. Of the six dimensions a bill moves only health and economic;
+    the other four are those of the last assessment as long as the date does not move a member between
+    age groups or a death out of the shock window (`dated_until`), and pruning takes the full path. So
+    the hardship score after the bill is computed here exactly as `assess` computes it, with its functions.
+    """
+    level, dated_until, age_structure, disability, employment, shock, bonus, income, count, standard = bound
+    if dated_until is not None and after["as_of"] >= dated_until:
+        return False
+    all_facts = after["facts"]
+    oop_total = 0.0
+    for person_id in after["members"]:  # as `assess` adds them: in member order, those with bills
+        facts = all_facts.get(person_id)
+        if facts and facts.get("bills"):
+            oop_total += F.out_of_pocket(facts)
+    dimensions = {
+        "age_structure": age_structure,
+        "economic": round(economic_score(after_medical_ratio(income, oop_total, count, standard, policy)), 1),
+        "health": round(health_score(oop_total, bonus, policy), 1),
+        "disability": disability,
+        "employment": employment,
+        "shock": shock,
+    }
+    return policy.level_for(round(policy.composite(dimensions), 1)) <= level
 
 
 def _quiet_provisional(before: dict, event: dict, person: dict, policy: Policy) -> bool:
@@ -481,6 +523,18 @@ def decide(state: dict, policy: Policy, event_time: str | None) -> Step:
         if calm
         else None
     )
+    # what `_level_holds` needs to skip the next bill of an uncovered household with its 漏保 alert open
+    bound = None
+    if not calm and not state["provisional"] and state["coverage"] in ("none", "edge") and len(called) == 1 \
+            and "missed_coverage" in called and assessment.income_yuan is not None:
+        episode = state["episodes"].get("missed_coverage")
+        if episode is not None and episode[1]:
+            figures = assessment.dimensions
+            bound = [episode[2], assessment.dated_until, figures["age_structure"], figures["disability"],
+                     figures["employment"], figures["shock"], assessment.health_bonus, assessment.income_yuan,
+                     assessment.members_counted, assessment.dibao_standard_yuan]
+    if bound is not None or state.get("bound") is not None:
+        state["bound"] = bound
     return Step(state, alerts, assessment)
 
 

@@ -160,3 +160,43 @@ def test_bills_of_a_person_on_no_roster_skip_the_assessment_until_the_line(monke
         return {key: {name: value for name, value in state.items() if name != "quiet"} for key, state in states.items()}
 
     assert without_quiet(quick.households) == without_quiet(full.households)
+
+
+def test_bills_of_a_household_with_its_missed_coverage_alert_open_skip_the_assessment_while_the_level_holds(monkeypatch):
+    """The bound of an open 漏保 alert: a bill is assessed in full only when the hardship score it gives
+    (computed with assess's own functions) raises the level, or when the date has moved a member to
+    another age group; the alerts and the states are those of the full path."""
+    from models.validation import validate_event, validate_registry
+    from tests.builders import event, household, person
+
+    child, parent = person("2010-03-15"), person("1975-06-01")
+    roster = validate_registry(household("H-bound", [(parent, "head"), (child, "child")], income=1500.0))
+    bills = [validate_event(event("medical_bill", parent if day % 2 else child, f"2026-{month:02d}-{day:02d}T10:00:00+08:00",
+                                  out_of_pocket_yuan=1500))
+             for month in (2, 3, 4) for day in (1, 5, 9, 13, 17, 21, 25)]
+    assessed: list[str] = []
+    decide = H.decide
+
+    def counting(state, policy, event_time):
+        assessed.append(event_time)
+        return decide(state, policy, event_time)
+
+    monkeypatch.setattr(H, "decide", counting)
+    quick = Monitor(POLICY)
+    fast = quick.registry(roster) + [alert for bill in bills for alert in quick.event(bill)]
+    bill_times = [bill["occurred_at"] for bill in bills]
+    assessed_bills = [t for t in assessed if t in bill_times]
+    full = Monitor(POLICY, shortcut=False)
+    slow = full.registry(roster) + [alert for bill in bills for alert in full.event(bill)]
+    assert fast == slow
+    assert [alert["level"] for alert in fast] == [1, 2]  # opened at blue, sent again when it turned yellow
+    # of the 21 bills, two were assessed: the one that raised the level, and the first after the child
+    # turned 16 on 15 March (the age structure and employment dimensions moved with the date)
+    assert assessed_bills == [fast[1]["event_time"], "2026-03-17T10:00:00+08:00"] == \
+        ["2026-03-09T10:00:00+08:00", "2026-03-17T10:00:00+08:00"]
+
+    def without_notes(states: dict) -> dict:
+        return {key: {name: value for name, value in state.items() if name not in ("quiet", "bound")}
+                for key, state in states.items()}
+
+    assert without_notes(quick.households) == without_notes(full.households)
