@@ -9,7 +9,8 @@ and in the tests:
   facts {person_id: person facts (scoring.facts)}, filed {person_id: [staff_id, …]},
   as_of (latest event time), next_prune (when a windowed fact next expires),
   episodes {kind: [number, open, level, evidence]}, dismissed {kind: evidence already decided on},
-  gradual_until (end of a confirmed 渐退期).
+  gradual_until (end of a confirmed 渐退期), quiet and bound (what the last full assessment leaves for
+  the shortcuts of `_quiet`: plain lists, or None; `bound` is absent from states no assessment wrote it to).
 Inputs are never changed; unchanged parts are shared between the old and the new state. An input
 that changes nothing returns the very same state object and no alerts, which is what makes
 redelivery and replay harmless.
