@@ -32,6 +32,10 @@ class Assessment:
     oop_limit_yuan: float | None = None  # uncovered: the out-of-pocket total at which 支出型贫困 or 漏救 is called
     members_counted: int = 1  # members living at home (not deceased, not serving a sentence), at least 1
     income_yuan: float | None = None  # the household's monthly income as the rules compute it
+    health_bonus: float = 0.0  # the health dimension's part for hospital stays (20 serious, 10 any, else 0)
+    # the time (epoch seconds) from which the dimensions that depend on the date alone (ages: age structure
+    # and employment; deaths in the shock window) may change; None: never by the date alone
+    dated_until: int | None = None
 
 
 def _clamp(value: float) -> float:
@@ -121,7 +125,7 @@ def _date_of_day(day: int) -> date:
     return date.fromordinal(_EPOCH_ORDINAL + day)
 
 
-def _economic_score(ratio: float) -> float:
+def economic_score(ratio: float) -> float:
     """Per-capita income over the standard -> 0..100 (100 = no income)."""
     if ratio <= 0.5:
         return 100.0
@@ -132,6 +136,28 @@ def _economic_score(ratio: float) -> float:
     if ratio <= 3.0:
         return 30.0 - (ratio - 1.5) * 20.0  # 0 at 3x
     return 0.0
+
+
+def after_medical_ratio(income: float, oop_total: float, count: int, standard: float, policy: Policy) -> float:
+    """Per-capita income after the rigid medical spending (the trailing out-of-pocket total spread over
+    `spread_months`), over the standard: what the economic dimension and 支出型贫困 read."""
+    return max(0.0, income - oop_total / policy.spread_months) / count / standard
+
+
+def health_score(oop_total: float, bonus: float, policy: Policy) -> float:
+    """The health dimension: out-of-pocket costs against the line, plus `bonus` for hospital stays."""
+    return _clamp(80.0 * oop_total / policy.oop_line_yuan + bonus)
+
+
+def _turns(birth_date: str, years: int) -> int:
+    """The moment (epoch seconds, midnight China Standard Time) from which `_age` counts a person born on
+    `birth_date` as `years` old; a 29 February birthday counts from 1 March in a year without one."""
+    year, month, day = int(birth_date[:4]) + years, int(birth_date[5:7]), int(birth_date[8:10])
+    try:
+        birthday = date(year, month, day)
+    except ValueError:
+        birthday = date(year, 3, 1)
+    return (birthday.toordinal() - _EPOCH_ORDINAL) * DAY - _CST_SECONDS
 
 
 def assess(household: dict, policy: Policy, texts: bool = True) -> Assessment:  # noqa: C901 - one pass over the members
@@ -169,6 +195,7 @@ def assess(household: dict, policy: Policy, texts: bool = True) -> Assessment:  
     servants: list[tuple[str, list]] = []
     absent: set[str] = set()
     roster_t = household["roster_t"] or 0
+    dated_until: int | None = None
 
     for person_id, (birth_date, _relation) in members.items():
         facts = all_facts.get(person_id) or {}
@@ -190,6 +217,8 @@ def assess(household: dict, policy: Policy, texts: bool = True) -> Assessment:  
             absent.add(person_id)
             if death[0] >= shock_from:
                 deaths.append((person_id, death))
+                leaves = death[0] + policy.shock_days * DAY + 1  # out of the shock window from then on
+                dated_until = leaves if dated_until is None or leaves < dated_until else dated_until
             continue
         if F.is_jailed(facts):
             absent.add(person_id)
@@ -197,6 +226,9 @@ def assess(household: dict, policy: Policy, texts: bool = True) -> Assessment:  
             continue
         present += 1
         age = _age(birth_date, today)
+        if age < policy.elderly_from:  # the next birthday that moves the member between age groups
+            turns = _turns(birth_date, policy.child_under if age < policy.child_under else policy.elderly_from)
+            dated_until = turns if dated_until is None or turns < dated_until else dated_until
         dis = facts.get("dis")
         is_severe = dis is not None and policy.is_severe_disability(dis[2], dis[3])
         if age < policy.child_under:
@@ -243,12 +275,13 @@ def assess(household: dict, policy: Policy, texts: bool = True) -> Assessment:  
     else:
         per_capita = income / count
         ratio = per_capita / standard
-        ratio_after_medical = max(0.0, income - rigid_monthly) / count / standard
-        economic = _economic_score(ratio_after_medical)
+        ratio_after_medical = after_medical_ratio(income, oop_total, count, standard, policy)
+        economic = economic_score(ratio_after_medical)
 
     dependents = children + elderly
     age_structure = _clamp(70.0 * dependents / count + (30.0 if present and able_working_age == 0 else 0.0))
-    health = _clamp(80.0 * oop_total / policy.oop_line_yuan + (20.0 if serious_events else 10.0 if hosp_any else 0.0))
+    health_bonus = 20.0 if serious_events else 10.0 if hosp_any else 0.0
+    health = health_score(oop_total, health_bonus, policy)
     employment = _clamp(100.0 * unemployed / able_working_age) if able_working_age else 0.0
     shock_parts = []
     if deaths:
@@ -363,6 +396,8 @@ def assess(household: dict, policy: Policy, texts: bool = True) -> Assessment:  
         per_capita_income_yuan=None if per_capita is None else round(per_capita, 2),
         dibao_standard_yuan=standard,
         income_yuan=income,
+        health_bonus=health_bonus,
+        dated_until=dated_until,
     )
 
 

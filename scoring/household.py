@@ -9,7 +9,8 @@ and in the tests:
   facts {person_id: person facts (scoring.facts)}, filed {person_id: [staff_id, …]},
   as_of (latest event time), next_prune (when a windowed fact next expires),
   episodes {kind: [number, open, level, evidence]}, dismissed {kind: evidence already decided on},
-  gradual_until (end of a confirmed 渐退期).
+  gradual_until (end of a confirmed 渐退期), quiet and bound (what the last full assessment leaves for
+  the shortcuts of `_quiet`: plain lists, or None; `bound` is absent from states no assessment wrote it to).
 Inputs are never changed; unchanged parts are shared between the old and the new state. An input
 that changes nothing returns the very same state object and no alerts, which is what makes
 redelivery and replay harmless.
@@ -23,7 +24,14 @@ from typing import NamedTuple
 
 from models.validation import CHINA_STANDARD_TIME
 from scoring import facts as F
-from scoring.assess import Assessment, assess, household_income_yuan
+from scoring.assess import (
+    Assessment,
+    after_medical_ratio,
+    assess,
+    economic_score,
+    health_score,
+    household_income_yuan,
+)
 from scoring.facts import DAY
 from scoring.policy import Policy
 from scoring.reasons import resolved
@@ -117,7 +125,7 @@ def apply_event(state: dict, event: dict, policy: Policy, shortcut: bool = True)
         if new["next_prune"] is not None and t >= new["next_prune"]:
             _prune(new, policy)
             pruned = True
-    if shortcut and not pruned and _quiet(state, new, event, updated):
+    if shortcut and not pruned and _quiet(state, new, event, updated, policy):
         return Step(new, [])
     return decide(new, policy, event["occurred_at"])
 
@@ -128,7 +136,7 @@ _HARDSHIP_ONLY_TYPES = frozenset(
 )
 
 
-def _quiet(before: dict, after: dict, event: dict, person: dict) -> bool:
+def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy) -> bool:
     """True when the event provably changes no alert, so the full assessment can be skipped.
 
     The bulk of a stream is small bills and monthly income reports of households far from any line.
@@ -146,9 +154,15 @@ def _quiet(before: dict, after: dict, event: dict, person: dict) -> bool:
     if covered and event_type in _HARDSHIP_ONLY_TYPES:
         until = after["gradual_until"]
         return until is None or after["as_of"] < until
+    if event_type == "medical_bill" and not covered and not after["provisional"]:
+        bound = before.get("bound")
+        if bound is not None:
+            return _level_holds(after, bound, policy)
     quiet = before.get("quiet")
-    if quiet is None or after["provisional"]:
+    if quiet is None:
         return False
+    if after["provisional"]:
+        return _quiet_provisional(before, event, person, policy)
     if event_type == "income_reported":
         earlier = before["facts"].get(event["person_id"])
         if person is earlier:
@@ -177,6 +191,53 @@ def _quiet(before: dict, after: dict, event: dict, person: dict) -> bool:
             return False
         after["quiet"] = [total, *quiet[1:]]
         return True
+    return False
+
+
+def _level_holds(after: dict, bound: list, policy: Policy) -> bool:
+    """`_quiet` for a bill of an uncovered household whose last assessment called 漏保 alone, with its
+    alert open (`bound`, left by `decide`): whether the alert's level cannot rise, so that nothing changes.
+
+    A bill adds to the out-of-pocket total, which only makes the household more eligible (the income test
+    does not read it; 支出型贫困 deducts more): 漏保 stays called, nothing else can be, and the open alert
+    is sent again only if its level rises. Of the six dimensions a bill moves only health and economic;
+    the other four are those of the last assessment as long as the date does not move a member between
+    age groups or a death out of the shock window (`dated_until`), and pruning takes the full path. So
+    the hardship score after the bill is computed here exactly as `assess` computes it, with its functions.
+    """
+    level, dated_until, age_structure, disability, employment, shock, bonus, income, count, standard = bound
+    if dated_until is not None and after["as_of"] >= dated_until:
+        return False
+    all_facts = after["facts"]
+    oop_total = 0.0
+    for person_id in after["members"]:  # as `assess` adds them: in member order, those with bills
+        facts = all_facts.get(person_id)
+        if facts and facts.get("bills"):
+            oop_total += F.out_of_pocket(facts)
+    dimensions = {
+        "age_structure": age_structure,
+        "economic": round(economic_score(after_medical_ratio(income, oop_total, count, standard, policy)), 1),
+        "health": round(health_score(oop_total, bonus, policy), 1),
+        "disability": disability,
+        "employment": employment,
+        "shock": shock,
+    }
+    return policy.level_for(round(policy.composite(dimensions), 1)) <= level
+
+
+def _quiet_provisional(before: dict, event: dict, person: dict, policy: Policy) -> bool:
+    """`_quiet` for the household of a person on no roster whose last assessment called nothing.
+
+    Its income is unknown, so the only finding it can call is 漏保 on a strong trigger: a member whose
+    out-of-pocket costs are over the line, or a severe disability, with someone living. A bill that
+    leaves the person's own out-of-pocket total at or under the line adds no trigger (the other
+    triggers and who is living do not depend on bills or on the time); a hospital stay or a hotline
+    call adds none either."""
+    event_type = event["type"]
+    if event_type in ("hospitalization", "hotline_request"):
+        return True
+    if event_type == "medical_bill":
+        return person is before["facts"].get(event["person_id"]) or F.out_of_pocket(person) <= policy.oop_line_yuan
     return False
 
 
@@ -463,6 +524,18 @@ def decide(state: dict, policy: Policy, event_time: str | None) -> Step:
         if calm
         else None
     )
+    # what `_level_holds` needs to skip the next bill of an uncovered household with its 漏保 alert open
+    bound = None
+    if not calm and not state["provisional"] and state["coverage"] in ("none", "edge") and len(called) == 1 \
+            and "missed_coverage" in called and assessment.income_yuan is not None:
+        episode = state["episodes"].get("missed_coverage")
+        if episode is not None and episode[1]:
+            figures = assessment.dimensions
+            bound = [episode[2], assessment.dated_until, figures["age_structure"], figures["disability"],
+                     figures["employment"], figures["shock"], assessment.health_bonus, assessment.income_yuan,
+                     assessment.members_counted, assessment.dibao_standard_yuan]
+    if bound is not None or state.get("bound") is not None:
+        state["bound"] = bound
     return Step(state, alerts, assessment)
 
 

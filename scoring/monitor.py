@@ -57,8 +57,11 @@ class Monitor:
             # the same lookup here saves a hop per event
             person_id = first[1]
             first = (R.HOUSEHOLDS, R.household_of(person_id, self.tables[R.PERSONS].get(person_id)), first[2])
-        queue = deque([first])
-        alerts: list[dict] = []
+        routed = self.deliver(*first)
+        if not routed.sends:  # most inputs: one event, one household, nothing sent on
+            return routed.alerts
+        alerts = list(routed.alerts)
+        queue = deque(routed.sends)
         while queue:
             routed = self.deliver(*queue.popleft())
             alerts.extend(routed.alerts)
