@@ -1252,7 +1252,15 @@ class BadRecords:
         bad = json.loads(_dumps(record))
         if stream == "events":
             bad["event_id"] = bad["event_id"] + "-bad"
-        if kind == "broken_check_digit":
+        if stream == "filings" and kind != "malformed_json":  # a filing has no money and no coverage
+            if kind == "broken_check_digit" and bad["relative_person_ids"]:
+                pid = bad["relative_person_ids"][0]
+                bad["relative_person_ids"][0] = pid[:17] + ("0" if pid[17] != "0" else "1")
+            elif kind == "unknown_type":
+                bad["role"] = "landlord"  # not a role the contract knows
+            else:
+                bad["relative_person_ids"] = "none"  # not a list of resident IDs
+        elif kind == "broken_check_digit":
             target = bad if stream == "events" else bad["members"][0]
             pid = target["person_id"]
             target["person_id"] = pid[:17] + ("0" if pid[17] != "0" else "1")

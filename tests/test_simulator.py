@@ -307,9 +307,25 @@ def test_bad_fraction_lines_are_rejected_by_the_validators(tmp_path: Path) -> No
             except Rejected as exc:
                 rejected[exc.code] += 1
     assert sum(rejected.values()) == sum(summary.bad_by_kind.values())
-    assert set(rejected) <= {"RESIDENT_ID_CHECK_DIGIT", "UNKNOWN_EVENT_TYPE", "BAD_COVERAGE", "NEGATIVE_MONEY", "MALFORMED_JSON"}
+    assert set(rejected) <= {"RESIDENT_ID_CHECK_DIGIT", "UNKNOWN_EVENT_TYPE", "BAD_COVERAGE", "NEGATIVE_MONEY", "MALFORMED_JSON",
+                             "BAD_ROLE", "BAD_RELATIVES"}
     clean = write_files(tmp_path / "clean", **SMALL)
     assert clean.events == summary.events  # the good records do not change
+
+
+def test_every_bad_kind_of_a_filing_is_refused() -> None:
+    """A filing has no money and no coverage: each bad kind still breaks it (it crashed on a filing before)."""
+    filing = {"staff_id": "S-1", "role": "social_assistance_staff", "division_code": "420106002003",
+              "relative_person_ids": ["420106195804152611"]}
+    bad = simulator.BadRecords(7, 1.0)
+    refused: Counter[str] = Counter()
+    for _ in range(200):
+        with pytest.raises(Rejected) as caught:
+            validate_filing(decode_json(bad.maybe(filing, "filings")))
+        refused[caught.value.code] += 1
+    assert sum(refused.values()) == 200 and len(refused) >= 3, refused
+    assert set(bad.counts) == set(simulator.BAD_KINDS)
+    validate_filing(filing)  # the good one passes
 
 
 # --- command line --------------------------------------------------------------------------------
