@@ -798,10 +798,16 @@ def roster_household_page(household_id: Annotated[str, Path(max_length=128)], re
 @router.get("/alerts/{number}/household", response_class=HTMLResponse)
 def household_page(number: int, request: Request, db: DbDep) -> Response:
     actor, user = _actor(request, db)
+    return _household_page(request, db, actor, user, number)
+
+
+def _household_page(request: Request, db: Session, actor: Actor, user: User, number: int, **extra: object) -> Response:
+    """The household file of alert `number`'s household, with the division's name."""
     alert = queue.get_alert(db, actor, number)
     names = division_names.names_for(db, [alert.division_code])
     file = households.household_file(db, actor, number, names, workbench(request).now())
-    return _render(request, "household.html", user, file=file, place=division_names.label(names, alert.division_code))
+    return _render(request, "household.html", user, file=file, place=division_names.label(names, alert.division_code),
+                   **extra)
 
 
 @router.post("/alerts/{number}/household/reveal", response_class=HTMLResponse)
@@ -813,11 +819,7 @@ def household_reveal(number: int, request: Request, db: DbDep, csrf: Annotated[s
     contact = roster.reveal_contact(db, actor, number, wb.now(), client_of(request))
     db.commit()
     wb.metrics.reveals.inc()
-    alert = queue.get_alert(db, actor, number)
-    names = division_names.names_for(db, [alert.division_code])
-    file = households.household_file(db, actor, number, names, wb.now())
-    return _render(request, "household.html", user, file=file, contact=contact,
-                   place=division_names.label(names, alert.division_code))
+    return _household_page(request, db, actor, user, number, contact=contact)
 
 
 @router.get("/digest", response_class=HTMLResponse)
