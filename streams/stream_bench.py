@@ -222,6 +222,7 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
         latency_total = int(half * latency_seconds)
         probe_count = max(50, latency_total // 50)
         mixed = _interleave(background[event_count:event_count + latency_total], _probes(probe_count, 0))
+        stages_before = _stages(worker)
         sent_at: dict[str, float] = {}
         received: dict[str, float] = {}
         stop = threading.Event()
@@ -235,6 +236,7 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
         stop.set()
         latencies = [received[k] - sent_at[k] for k in sent_at if k in received]
         p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
+        stages = _stage_deltas(stages_before, _stages(worker))
     finally:
         worker.stop()
     total_in_topic = event_count + len(mixed)
@@ -252,10 +254,58 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
                f"{sustained / empty_rate:.0%} of the empty agent")
     click.echo(f"event-to-alert latency at {half:,.0f} events/s: p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms "
                f"({len(latencies)} of {len(sent_at)} probe alerts received)")
+    click.echo(f"  latency percentiles: p50 {p50 * 1000:,.0f} ms, p90 {_percentile(latencies, 0.90) * 1000:,.0f} ms, "
+               f"p99 {p99 * 1000:,.0f} ms, max {max(latencies, default=float('nan')) * 1000:,.0f} ms")
+    click.echo("  where it goes during the latency phase (the worker's histograms; p99 is a bucket's upper bound):")
+    for name, (count, mean, p99_bound) in stages.items():
+        click.echo(f"    {name:<58} {count:>7,} × mean {mean * 1000:>6,.0f} ms, p99 ≤ {p99_bound * 1000:>6,.0f} ms")
     if profile and profile_path.exists():
         click.echo("\nwhere the worker's time goes (cProfile, top 25 by own time):")
         stats = pstats.Stats(str(profile_path), stream=sys.stdout)
         stats.sort_stats("tottime").print_stats(25)
+
+
+STAGES = {  # what the latency phase prints: (metric, labels) of the worker's histograms
+    "wait before the events agent takes a batch": ("hardship_batch_wait_seconds", {"agent": "events"}),
+    "wait before the households agent takes a batch (the hop)": ("hardship_batch_wait_seconds", {"agent": "households"}),
+    "households agent's batch": ("hardship_batch_seconds", {"agent": "households"}),
+    "producer flush before an offset commit": ("hardship_commit_flush_seconds", {}),
+    "event to alert, inside the worker": ("hardship_event_to_alert_seconds", {}),
+}
+
+
+def _stages(worker) -> dict[str, dict[str, float]]:
+    """The cumulative bucket counts, count and sum of each histogram of STAGES, read from the worker now."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    out: dict[str, dict[str, float]] = {}
+    for stage, (metric, labels) in STAGES.items():
+        samples: dict[str, float] = {}
+        for line in text.splitlines():
+            match = re.match(rf"^{metric}_(bucket|count|sum)(\{{[^}}]*\}})? (\S+)$", line)
+            if not match or not all(f'{k}="{v}"' in (match.group(2) or "") for k, v in labels.items()):
+                continue
+            le = re.search(r'le="([^"]+)"', match.group(2) or "")
+            samples[le.group(1) if le else match.group(1)] = float(match.group(3))
+        out[stage] = samples
+    return out
+
+
+def _stage_deltas(before: dict, after: dict) -> dict[str, tuple[int, float, float]]:
+    """stage -> (observations, mean seconds, the upper bound of the bucket that holds the 99th percentile)."""
+    figures = {}
+    for stage, samples in after.items():
+        old = before.get(stage, {})
+        delta = {key: value - old.get(key, 0.0) for key, value in samples.items()}
+        count = int(delta.get("count", 0))
+        mean = delta.get("sum", 0.0) / count if count else float("nan")
+        bounds = sorted((float(le), n) for le, n in delta.items() if le not in ("count", "sum"))
+        p99 = next((bound for bound, n in bounds if count and n >= 0.99 * count), float("nan"))
+        figures[stage] = (count, mean, p99)
+    return figures
 
 
 def _wait_for_rest(worker, timeout: float = 300.0) -> None:
