@@ -96,9 +96,27 @@ class Liveness:
         self.lag: dict[tuple[str, int], int] = {}
         self.known: dict[tuple[str, int], bool] = {}  # whether the partition's high water is known yet
         self.high: dict[tuple[str, int], int | None] = {}
-        # the highest offset this worker ever saw committed per partition, kept across rebalances (Faust
-        # forgets its committed offsets on every rebalance): offsets never go back unless the broker lost data
+        # the highest offset this worker ever committed per partition, kept across rebalances (Faust forgets
+        # its committed offsets on every rebalance): offsets never go back unless the broker lost data. Only
+        # commits the broker accepted count (see count_commits): Faust records a commit as made even when
+        # it failed, as one does while the group rebalances, and the partition may go on elsewhere from
+        # a lower offset.
         self.peak: dict[tuple[str, int], int] = {}
+
+    def count_commits(self, consumer) -> None:
+        """Wrap the consumer's commit: each offset the broker accepted raises the partition's peak."""
+        faust_commit = consumer._commit
+
+        async def commit(offsets) -> bool:
+            done = await faust_commit(offsets)
+            if done:
+                for tp, offset in offsets.items():
+                    key = (tp.topic, tp.partition)
+                    if key[0] in self.topics and offset > self.peak.get(key, -1):
+                        self.peak[key] = offset
+            return done
+
+        consumer._commit = commit
 
     def update(self, consumer, now: float) -> None:
         try:
@@ -119,8 +137,6 @@ class Liveness:
             if key not in self.progress_at or committed != self.committed.get(key) or lag == 0:
                 self.progress_at[key] = now
             self.committed[key] = committed
-            if committed is not None and committed > self.peak.get(key, -1):
-                self.peak[key] = committed
             self.lag[key] = lag
             metrics.PARTITION_LAG.labels(tp.topic, str(tp.partition)).set(lag)
             metrics.SINCE_PROGRESS.labels(tp.topic, str(tp.partition)).set(now - self.progress_at[key])
@@ -400,6 +416,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     persons = app.Table("persons", default=None, **table_options)  # person_id -> {"h": household, "filed": [...]}
     filings = app.Table("filings", default=None, **table_options)  # staff_id -> the filing applied
     liveness = Liveness({EVENTS_TOPIC, REGISTRY_TOPIC, FILINGS_TOPIC, OUTCOMES_TOPIC, HOUSEHOLDS_TOPIC, PERSONS_TOPIC})
+    liveness.count_commits(app.consumer)
     watch = OffsetWatch(lambda tp: liveness.peak.get((tp.topic, tp.partition)))
 
     @app.on_partitions_revoked.connect
