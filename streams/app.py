@@ -30,6 +30,7 @@ from pathlib import Path
 
 import faust
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import TopicPartition
 from faust.streams import _current_event
 
 from models.validation import (
@@ -300,6 +301,24 @@ def drain_before_commit(app: faust.App) -> None:
     producer.flush = flush
 
 
+async def confirm_lost_data(group, message, committed: int) -> None:
+    """A message below the offset this worker committed on its partition: either the broker lost its data
+    (the log is now shorter than what was committed: exit) or a rebalance gave it again (the group's
+    committed offset was read before a later commit landed, or a late commit moved it back: at least once,
+    and the router applies a message once, so go on)."""
+    try:
+        end = (await group.ends(message.topic)).get(TopicPartition(message.topic, message.partition))
+    except Exception as exc:  # noqa: BLE001 - the broker is away: the recovery watchdog is the other guard
+        log.warning("could not read the end of %s[%d] (%r)", message.topic, message.partition, exc)
+        await group.close()
+        end = None
+    if end is not None and end < committed:
+        broker_lost_data(f"{message.topic}[{message.partition}] ends at offset {end}, below the offset {committed} "
+                         "this worker committed there")
+    log.warning("offset %d of %s[%d] given again below the offset %d this worker committed there (a rebalance)",
+                message.offset, message.topic, message.partition, committed)
+
+
 def broker_lost_data(evidence: str) -> None:
     """Say that the broker lost what it held, and exit (code 3): a worker whose tables and offsets no longer
     match the broker's topics must not go on silently. Recovery is a replay of the inputs."""
@@ -324,14 +343,14 @@ class OffsetWatch:
     def clear(self) -> None:
         self.last.clear()
 
-    def see(self, event) -> None:
+    def see(self, event) -> int | None:
+        """Count the message; the offset this worker committed on its partition when the message lies below
+        it (redelivered in a rebalance, or the broker lost its data: `confirm_lost_data` tells which)."""
         message = event.message
         tp = (message.topic, message.partition)
         metrics.MESSAGES_TAKEN.labels(message.topic).inc()
         committed = self.committed(message.tp) if self.committed else None
-        if committed is not None and message.offset < committed - 1:
-            broker_lost_data(f"offset {message.offset} of {message.topic}[{message.partition}] is below the offset "
-                             f"{committed} this worker saw its group commit there")
+        below = committed if committed is not None and message.offset < committed - 1 else None
         last = self.last.get(tp)
         if last is not None:
             if message.offset > last + 1:
@@ -342,8 +361,9 @@ class OffsetWatch:
                 metrics.OFFSET_REPEATS.labels(message.topic).inc()
                 log.warning("offset %d of %s[%d] given again (last %d)", message.offset, message.topic,
                             message.partition, last)
-                return
+                return below
         self.last[tp] = message.offset
+        return below
 
 
 def create_app(settings: StreamSettings) -> faust.App:
@@ -417,6 +437,8 @@ def create_app(settings: StreamSettings) -> faust.App:
     filings = app.Table("filings", default=None, **table_options)  # staff_id -> the filing applied
     liveness = Liveness({EVENTS_TOPIC, REGISTRY_TOPIC, FILINGS_TOPIC, OUTCOMES_TOPIC, HOUSEHOLDS_TOPIC, PERSONS_TOPIC})
     liveness.count_commits(app.consumer)
+    # the group's committed offsets and the topics' true ends, read from the broker (streams/group_offsets.py)
+    group = GroupOffsets(settings.broker_url, settings.app_id, partitions, settings.embedded_broker)
     watch = OffsetWatch(lambda tp: liveness.peak.get((tp.topic, tp.partition)))
 
     @app.on_partitions_revoked.connect
@@ -481,7 +503,9 @@ def create_app(settings: StreamSettings) -> faust.App:
             waited(name, batch)
             records = []
             for event in batch:
-                watch.see(event)
+                below = watch.see(event)
+                if below is not None:
+                    await confirm_lost_data(group, event.message, below)
                 try:
                     records.append((event, validate(decode(event))))
                 except Rejected as exc:
@@ -541,7 +565,9 @@ def create_app(settings: StreamSettings) -> faust.App:
             sends, sources, alerts = [], [], []
             ops = 0
             for event in batch:
-                watch.see(event)
+                below = watch.see(event)
+                if below is not None:
+                    await confirm_lost_data(group, event.message, below)
                 for key_text, message in R.unpack(json.loads(event.message.value)):
                     ops += 1
                     key = key_text.encode("utf-8")
@@ -593,7 +619,6 @@ def create_app(settings: StreamSettings) -> faust.App:
     last_scan = [0.0]
 
     # The group-wide barrier of a release (streams/group_offsets.py): its phase and the ends it waits for.
-    group = GroupOffsets(settings.broker_url, settings.app_id, partitions, settings.embedded_broker)
     barrier: dict[str, object] = {"phase": None, "marks": None, "keys": []}
     next_phase = {REGISTRY_TOPIC: HOUSEHOLDS_TOPIC, HOUSEHOLDS_TOPIC: PERSONS_TOPIC, PERSONS_TOPIC: None}
 

@@ -230,6 +230,7 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
         listener.start()
         time.sleep(2)
         _produce(bootstrap, EVENTS_TOPIC, mixed, rate=half, sent_at=sent_at, probe_prefix=b"429004")
+        lag_at_end = worker.metric("hardship_partition_lag")  # > a few batches: the worker did not keep up
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(received) < len(sent_at):
             time.sleep(0.5)
@@ -256,6 +257,8 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
                f"({len(latencies)} of {len(sent_at)} probe alerts received)")
     click.echo(f"  latency percentiles: p50 {p50 * 1000:,.0f} ms, p90 {_percentile(latencies, 0.90) * 1000:,.0f} ms, "
                f"p99 {p99 * 1000:,.0f} ms, max {max(latencies, default=float('nan')) * 1000:,.0f} ms")
+    click.echo(f"  the worker's lag when the last event of the latency phase was sent: {lag_at_end:,.0f} messages "
+               "(a lag that grows means the worker did not keep up with that rate on this machine at that time)")
     click.echo("  where it goes during the latency phase (the worker's histograms; p99 is a bucket's upper bound):")
     for name, (count, mean, p99_bound) in stages.items():
         click.echo(f"    {name:<58} {count:>7,} × mean {mean * 1000:>6,.0f} ms, p99 ≤ {p99_bound * 1000:>6,.0f} ms")
