@@ -301,22 +301,27 @@ def drain_before_commit(app: faust.App) -> None:
     producer.flush = flush
 
 
-async def confirm_lost_data(group, message, committed: int) -> None:
+async def confirm_lost_data(group, message, committed: int, checked: dict) -> None:
     """A message below the offset this worker committed on its partition: either the broker lost its data
     (the log is now shorter than what was committed: exit) or a rebalance gave it again (the group's
     committed offset was read before a later commit landed, or a late commit moved it back: at least once,
-    and the router applies a message once, so go on)."""
+    and the router applies a message once, so go on). `checked` keeps, per partition, the committed
+    offset whose log was found long enough, so that a redelivered run of messages is checked once."""
+    tp = (message.topic, message.partition)
+    if checked.get(tp) == committed:
+        return
     try:
         end = (await group.ends(message.topic)).get(TopicPartition(message.topic, message.partition))
     except Exception as exc:  # noqa: BLE001 - the broker is away: the recovery watchdog is the other guard
         log.warning("could not read the end of %s[%d] (%r)", message.topic, message.partition, exc)
         await group.close()
-        end = None
+        return
     if end is not None and end < committed:
         broker_lost_data(f"{message.topic}[{message.partition}] ends at offset {end}, below the offset {committed} "
                          "this worker committed there")
-    log.warning("offset %d of %s[%d] given again below the offset %d this worker committed there (a rebalance)",
-                message.offset, message.topic, message.partition, committed)
+    checked[tp] = committed
+    log.warning("offset %d of %s[%d] given again below the offset %d this worker committed there (a rebalance; "
+                "its log ends at %s)", message.offset, message.topic, message.partition, committed, end)
 
 
 def broker_lost_data(evidence: str) -> None:
@@ -439,6 +444,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     liveness.count_commits(app.consumer)
     # the group's committed offsets and the topics' true ends, read from the broker (streams/group_offsets.py)
     group = GroupOffsets(settings.broker_url, settings.app_id, partitions, settings.embedded_broker)
+    redelivered: dict[tuple[str, int], int] = {}  # see confirm_lost_data
     watch = OffsetWatch(lambda tp: liveness.peak.get((tp.topic, tp.partition)))
 
     @app.on_partitions_revoked.connect
@@ -505,7 +511,7 @@ def create_app(settings: StreamSettings) -> faust.App:
             for event in batch:
                 below = watch.see(event)
                 if below is not None:
-                    await confirm_lost_data(group, event.message, below)
+                    await confirm_lost_data(group, event.message, below, redelivered)
                 try:
                     records.append((event, validate(decode(event))))
                 except Rejected as exc:
@@ -567,7 +573,7 @@ def create_app(settings: StreamSettings) -> faust.App:
             for event in batch:
                 below = watch.see(event)
                 if below is not None:
-                    await confirm_lost_data(group, event.message, below)
+                    await confirm_lost_data(group, event.message, below, redelivered)
                 for key_text, message in R.unpack(json.loads(event.message.value)):
                     ops += 1
                     key = key_text.encode("utf-8")
