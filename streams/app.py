@@ -18,6 +18,8 @@ is idempotent, so Faust's redelivery after a rebalance or a crash changes nothin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import faust
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import TopicPartition
 from faust.streams import _current_event
 
 from models.validation import (
@@ -50,6 +53,7 @@ from streams.config import (
     OUTCOMES_TOPIC,
     REGISTRY_TOPIC,
 )
+from streams.group_offsets import GroupOffsets
 from streams.kafka_client import client_config
 from streams.replay import now_iso
 from streams.topics import replication_factor
@@ -64,6 +68,8 @@ BATCH_MAX = 500
 # that a backlog does not make one batch of tens of thousands of ops whose alerts wait for all of them.
 PACKS_MAX = 8
 CHANGELOG_BUFFER = 20 * BATCH_MAX
+COMMIT_INTERVAL = 1.0  # seconds between offset commits (each waits for the changelog records before it)
+COMMIT_EVERY_NEVER = 2**62  # no commit by message count (see create_app)
 BATCH_WITHIN = 0.05
 # The largest input forwarded between agents: aiokafka refuses a message over its max_request_size
 # (1,000,000 bytes), and a forwarded op wraps the input in a few hundred bytes more.
@@ -91,9 +97,27 @@ class Liveness:
         self.lag: dict[tuple[str, int], int] = {}
         self.known: dict[tuple[str, int], bool] = {}  # whether the partition's high water is known yet
         self.high: dict[tuple[str, int], int | None] = {}
-        # the highest offset this worker ever saw committed per partition, kept across rebalances (Faust
-        # forgets its committed offsets on every rebalance): offsets never go back unless the broker lost data
+        # the highest offset this worker ever committed per partition, kept across rebalances (Faust forgets
+        # its committed offsets on every rebalance): offsets never go back unless the broker lost data. Only
+        # commits the broker accepted count (see count_commits): Faust records a commit as made even when
+        # it failed, as one does while the group rebalances, and the partition may go on elsewhere from
+        # a lower offset.
         self.peak: dict[tuple[str, int], int] = {}
+
+    def count_commits(self, consumer) -> None:
+        """Wrap the consumer's commit: each offset the broker accepted raises the partition's peak."""
+        faust_commit = consumer._commit
+
+        async def commit(offsets) -> bool:
+            done = await faust_commit(offsets)
+            if done:
+                for tp, offset in offsets.items():
+                    key = (tp.topic, tp.partition)
+                    if key[0] in self.topics and offset > self.peak.get(key, -1):
+                        self.peak[key] = offset
+            return done
+
+        consumer._commit = commit
 
     def update(self, consumer, now: float) -> None:
         try:
@@ -114,8 +138,6 @@ class Liveness:
             if key not in self.progress_at or committed != self.committed.get(key) or lag == 0:
                 self.progress_at[key] = now
             self.committed[key] = committed
-            if committed is not None and committed > self.peak.get(key, -1):
-                self.peak[key] = committed
             self.lag[key] = lag
             metrics.PARTITION_LAG.labels(tp.topic, str(tp.partition)).set(lag)
             metrics.SINCE_PROGRESS.labels(tp.topic, str(tp.partition)).set(now - self.progress_at[key])
@@ -124,19 +146,6 @@ class Liveness:
                 table.pop(key, None)
             metrics.PARTITION_LAG.remove(key[0], str(key[1]))
             metrics.SINCE_PROGRESS.remove(key[0], str(key[1]))
-
-    def caught_up(self, topics: set[str]) -> bool:
-        """Whether this worker has committed everything it knows of its partitions of `topics`."""
-        held = [key for key in self.lag if key[0] in topics]
-        return all(self.known.get(key) and self.lag[key] == 0 for key in held)
-
-    def high_waters(self, topic: str) -> dict[tuple[str, int], int | None]:
-        return {key: high for key, high in self.high.items() if key[0] == topic}
-
-    def committed_past(self, marks: dict[tuple[str, int], int | None]) -> bool:
-        """Whether this worker has committed up to `marks` on each of those partitions it still holds."""
-        return all(mark is not None and (self.committed.get(key) or 0) >= mark for key, mark in marks.items()
-                   if key in self.lag)
 
     def report(self, now: float, stall_seconds: float, recovering_seconds: float | None = None) -> dict:
         partitions = [
@@ -248,20 +257,71 @@ def in_key_context(event) -> None:
 
 
 def drain_before_commit(app: faust.App) -> None:
-    """Faust flushes its producer before it commits offsets, but its buffer of changelog records gives up
+    """Before an offset commit, every changelog record queued so far is handed to the producer and
+    delivered; records queued after the flush began are not waited for.
+
+    Faust flushes its producer before it commits offsets, but its buffer of changelog records gives up
     after 0.1 s without a send (`ProducerBuffer.flush_atmost`): on a loaded machine the commit then passed
     table writes still queued, and a crash lost them while their messages were committed (seen once in
-    the rebalance test: a household one level short). Wrapped, not patched: the flush drains the buffer
-    in full before Faust's own flush."""
+    the rebalance test: a household one level short). Draining the buffer until it is empty does not end
+    while agents keep writing, so the commit, taken on its timer while the agents run on, waited for
+    ever under load. So the buffer's puts and sends are counted: the flush waits until every record put
+    before it began has been sent (the buffer is first in, first out; the offsets to commit were taken
+    before the flush, so their writes are among those), then for the producer's delivery of what is in
+    flight. Wrapped, not patched.
+    """
     producer = app.producer
-    faust_flush = producer.flush
+    buffer = producer.buffer
+    counts = {"put": 0, "sent": 0}
+    buffer_put, send_pending = buffer.put, buffer._send_pending
+
+    def put(fut) -> None:
+        counts["put"] += 1
+        buffer_put(fut)
+
+    async def sent(fut) -> None:  # the buffer's task hands records to the producer one at a time, in order
+        await send_pending(fut)
+        counts["sent"] += 1
 
     async def flush() -> None:
-        while producer.buffer.size:
-            await producer.buffer.flush()
-        await faust_flush()
+        started = time.perf_counter()
+        target = counts["put"]
+        while counts["sent"] < target:
+            if buffer.state != "running":
+                raise RuntimeError("cannot flush: the producer's buffer of changelog records is not running")
+            buffer.message_sent.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(buffer.message_sent.wait(), timeout=0.1)
+        if producer._producer is not None:  # aiokafka's: delivers every batch it holds now
+            await producer._producer.flush()
+        metrics.COMMIT_FLUSH_SECONDS.observe(time.perf_counter() - started)
 
+    buffer.put = put
+    buffer._send_pending = sent
     producer.flush = flush
+
+
+async def confirm_lost_data(group, message, committed: int, checked: dict) -> None:
+    """A message below the offset this worker committed on its partition: either the broker lost its data
+    (the log is now shorter than what was committed: exit) or a rebalance gave it again (the group's
+    committed offset was read before a later commit landed, or a late commit moved it back: at least once,
+    and the router applies a message once, so go on). `checked` keeps, per partition, the committed
+    offset whose log was found long enough, so that a redelivered run of messages is checked once."""
+    tp = (message.topic, message.partition)
+    if checked.get(tp) == committed:
+        return
+    try:
+        end = (await group.ends(message.topic)).get(TopicPartition(message.topic, message.partition))
+    except Exception as exc:  # noqa: BLE001 - the broker is away: the recovery watchdog is the other guard
+        log.warning("could not read the end of %s[%d] (%r)", message.topic, message.partition, exc)
+        await group.close()
+        return
+    if end is not None and end < committed:
+        broker_lost_data(f"{message.topic}[{message.partition}] ends at offset {end}, below the offset {committed} "
+                         "this worker committed there")
+    checked[tp] = committed
+    log.warning("offset %d of %s[%d] given again below the offset %d this worker committed there (a rebalance; "
+                "its log ends at %s)", message.offset, message.topic, message.partition, committed, end)
 
 
 def broker_lost_data(evidence: str) -> None:
@@ -288,14 +348,14 @@ class OffsetWatch:
     def clear(self) -> None:
         self.last.clear()
 
-    def see(self, event) -> None:
+    def see(self, event) -> int | None:
+        """Count the message; the offset this worker committed on its partition when the message lies below
+        it (redelivered in a rebalance, or the broker lost its data: `confirm_lost_data` tells which)."""
         message = event.message
         tp = (message.topic, message.partition)
         metrics.MESSAGES_TAKEN.labels(message.topic).inc()
         committed = self.committed(message.tp) if self.committed else None
-        if committed is not None and message.offset < committed - 1:
-            broker_lost_data(f"offset {message.offset} of {message.topic}[{message.partition}] is below the offset "
-                             f"{committed} this worker saw its group commit there")
+        below = committed if committed is not None and message.offset < committed - 1 else None
         last = self.last.get(tp)
         if last is not None:
             if message.offset > last + 1:
@@ -306,8 +366,9 @@ class OffsetWatch:
                 metrics.OFFSET_REPEATS.labels(message.topic).inc()
                 log.warning("offset %d of %s[%d] given again (last %d)", message.offset, message.topic,
                             message.partition, last)
-                return
+                return below
         self.last[tp] = message.offset
+        return below
 
 
 def create_app(settings: StreamSettings) -> faust.App:
@@ -329,8 +390,12 @@ def create_app(settings: StreamSettings) -> faust.App:
         "topic_disable_leader": True,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
-        "broker_commit_every": 1000,
-        "broker_commit_interval": 1.0,
+        # Offsets are committed on the timer only, in the consumer's own task. A commit every n messages is
+        # made inside the loop that hands messages to every agent, which then waits for the producer to
+        # deliver everything (changelogs included): seconds on a loaded machine, and every event in flight
+        # waited with it (the p99 event-to-alert latency).
+        "broker_commit_every": COMMIT_EVERY_NEVER,
+        "broker_commit_interval": COMMIT_INTERVAL,
         # Household states are kilobytes: at the default 16 kB a producer batch holds a few changelog
         # records, and the broker's per-batch cost made every commit wait seconds for the producer to
         # drain (alerts queue behind it). Recovery stays exact on tansu (streams/tansu.py reads the
@@ -376,6 +441,10 @@ def create_app(settings: StreamSettings) -> faust.App:
     persons = app.Table("persons", default=None, **table_options)  # person_id -> {"h": household, "filed": [...]}
     filings = app.Table("filings", default=None, **table_options)  # staff_id -> the filing applied
     liveness = Liveness({EVENTS_TOPIC, REGISTRY_TOPIC, FILINGS_TOPIC, OUTCOMES_TOPIC, HOUSEHOLDS_TOPIC, PERSONS_TOPIC})
+    liveness.count_commits(app.consumer)
+    # the group's committed offsets and the topics' true ends, read from the broker (streams/group_offsets.py)
+    group = GroupOffsets(settings.broker_url, settings.app_id, partitions, settings.embedded_broker)
+    redelivered: dict[tuple[str, int], int] = {}  # see confirm_lost_data
     watch = OffsetWatch(lambda tp: liveness.peak.get((tp.topic, tp.partition)))
 
     @app.on_partitions_revoked.connect
@@ -426,14 +495,23 @@ def create_app(settings: StreamSettings) -> faust.App:
                     await reject(name, event, Rejected("UNFORWARDABLE", f"could not be passed on ({type(exc).__name__}: "
                                                        f"{exc}); send a smaller record"))
 
+    def waited(name: str, batch: list) -> None:
+        """How long the batch's oldest message waited before the agent took it (latency by hop)."""
+        stamps = [event.message.timestamp for event in batch if event.message.timestamp]
+        if stamps:
+            metrics.BATCH_WAIT.labels(name).observe(max(0.0, time.time() - min(stamps)))
+
     # -- sources: decode, validate or dead-letter, and hand over to the router --------------------
 
     async def valid_batches(stream, name: str, validate):
         """Each batch as [(event, record)] of its valid messages; the rest go to the dead-letter topic."""
         async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+            waited(name, batch)
             records = []
             for event in batch:
-                watch.see(event)
+                below = watch.see(event)
+                if below is not None:
+                    await confirm_lost_data(group, event.message, below, redelivered)
                 try:
                     records.append((event, validate(decode(event))))
                 except Rejected as exc:
@@ -486,13 +564,16 @@ def create_app(settings: StreamSettings) -> faust.App:
     async def drive(stream, table: str, faust_table, name: str) -> None:
         route = R.ROUTERS[table]
         async for batch in stream.take_events(PACKS_MAX, BATCH_WITHIN):
+            waited(name, batch)
             started = time.perf_counter()
             touched: dict[bytes, object] = {}
             last_event: dict[bytes, object] = {}
             sends, sources, alerts = [], [], []
             ops = 0
             for event in batch:
-                watch.see(event)
+                below = watch.see(event)
+                if below is not None:
+                    await confirm_lost_data(group, event.message, below, redelivered)
                 for key_text, message in R.unpack(json.loads(event.message.value)):
                     ops += 1
                     key = key_text.encode("utf-8")
@@ -542,13 +623,16 @@ def create_app(settings: StreamSettings) -> faust.App:
     # the table finds those held before a restart.
     pending_release: dict[bytes, float] = {}
     last_scan = [0.0]
-    barrier: dict[str, object] = {"marks": None, "keys": []}  # see release_held_alerts
+
+    # The group-wide barrier of a release (streams/group_offsets.py): its phase and the ends it waits for.
+    barrier: dict[str, object] = {"phase": None, "marks": None, "keys": []}
+    next_phase = {REGISTRY_TOPIC: HOUSEHOLDS_TOPIC, HOUSEHOLDS_TOPIC: PERSONS_TOPIC, PERSONS_TOPIC: None}
 
     @app.timer(interval=1.0)
     async def release_held_alerts():
-        """A held alert goes out once its hold is over and this worker has caught up with the roster and
-        what it sent on: after a restart or a long stall the roster record that absorbs the household
-        may still be in the backlog, however old the event is."""
+        """A held alert goes out once its hold is over and the group has caught up with the roster and what
+        it sent on: after a restart or a long stall the roster record that absorbs the household may still
+        be in the backlog, on any worker's partitions, however old the event is."""
         now = time.time()
         if now - last_scan[0] >= PENDING_SCAN_SECONDS:
             last_scan[0] = now
@@ -556,25 +640,29 @@ def create_app(settings: StreamSettings) -> faust.App:
                 if isinstance(state, dict) and state.get("pending"):
                     pending_release.setdefault(key, state["pending"]["until"])
         metrics.PROVISIONAL_HELD.set(len(pending_release))
-        due = [key for key, until in pending_release.items() if until <= now]
-        if not due or recovering_seconds(app) is not None:
+        if recovering_seconds(app) is not None:
             return
-        liveness.update(app.consumer, now)
-        # A roster record on its way crosses three hops before it absorbs a provisional household:
-        # registry -> households (the record) -> persons (join) -> households (handover). So: once the
-        # roster is caught up, mark the households topic; once that mark is committed (every record
-        # applied, its joins sent) and the person index is caught up (every handover sent), a release
-        # message comes after any handover of the same household.
-        if barrier.get("marks") is None:
-            marks = liveness.high_waters(HOUSEHOLDS_TOPIC)
-            if liveness.caught_up({REGISTRY_TOPIC}) and None not in marks.values():
-                barrier["marks"], barrier["keys"] = marks, due
+        try:
+            if barrier["phase"] is None:
+                due = [key for key, until in pending_release.items() if until <= now]
+                if not due:
+                    return
+                barrier["keys"], barrier["phase"] = due, REGISTRY_TOPIC
+                barrier["marks"] = await group.ends(REGISTRY_TOPIC)
+            # registry -> households -> persons: each topic's ends are read once the one before is committed
+            while barrier["phase"] is not None and await group.committed_past(barrier["marks"]):
+                barrier["phase"] = next_phase[barrier["phase"]]
+                if barrier["phase"] is not None:
+                    barrier["marks"] = await group.ends(barrier["phase"])
+        except Exception as exc:  # noqa: BLE001 - the broker is busy or away: try again on the next tick
+            log.warning("could not read the group's offsets for held alerts (%r); trying again", exc)
+            await group.close()
             return
-        if not (liveness.committed_past(barrier["marks"]) and liveness.caught_up({REGISTRY_TOPIC, PERSONS_TOPIC})):
+        if barrier["phase"] is not None:
             return
-        barrier["marks"] = None
         releases = [(R.HOUSEHOLDS, key.decode("utf-8"), {"op": "release", "now": now})
                     for key in barrier["keys"] if pending_release.pop(key, None) is not None]
+        barrier["keys"] = []
         for _, partition, value, carried in R.pack(releases, partition_of, _dumps, MAX_PACK_BYTES):
             await app.producer.send(HOUSEHOLDS_TOPIC, releases[carried[0]][1].encode("utf-8"), value, partition, None, None)
         metrics.PROVISIONAL_HELD.set(len(pending_release))

@@ -59,6 +59,18 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
+BATCH_WAIT = Histogram(
+    "hardship_batch_wait_seconds",
+    "Age of a batch's oldest message (from its Kafka timestamp) when the agent takes the batch: the time it "
+    "waited in the broker, the fetcher and Faust's buffers before the hop, by agent",
+    ["agent"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+COMMIT_FLUSH_SECONDS = Histogram(
+    "hardship_commit_flush_seconds",
+    "Time the producer takes to drain the changelog buffer and deliver what is in flight before an offset commit",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
 
 _event_children: dict[tuple[str, str], object] = {}
 _op_children: dict[str, object] = {}

@@ -1,8 +1,9 @@
 """`hardship bench stream`: the full pipeline through a broker, beside an empty Faust agent and bare aiokafka.
 
 All three read the same hardship.events topic on the same broker in the same run:
-  1. the full pipeline (`hardship worker`): events/s sustained while a producer keeps a backlog;
-  2. p50/p99 event-to-alert latency at half that rate, from probe events that each raise an alert;
+  1. the full pipeline (`hardship worker`): events/s while a producer keeps a backlog, as applied by the
+     households agent and as committed (until every offset is committed: changelogs delivered);
+  2. p50/p99 event-to-alert latency at half the committed rate, from probe events that each raise an alert;
   3. an empty Faust agent that only counts the events (the framework's floor);
   4. a bare aiokafka consumer (the broker's limit).
 """
@@ -162,11 +163,11 @@ def _empty_agent_main(broker_url: str, topic: str, expected: int, data_dir: str,
 @click.option("--households", type=click.IntRange(min=10), default=3_000, show_default=True,
               help="households of the simulated district on the roster")
 @click.option("--latency-seconds", type=click.IntRange(min=5), default=20, show_default=True,
-              help="length of the latency phase at half the sustained rate")
+              help="length of the latency phase at half the sustained (committed) rate")
 @click.option("--broker", default=None, metavar="kafka://HOST:PORT",
               help="an existing broker (default: a fresh embedded tansu broker for the run)")
 @click.option("--latency-rate", type=click.FloatRange(min=1), default=None,
-              help="events/s of the latency phase (default: half the sustained rate), to compare builds at one rate")
+              help="events/s of the latency phase (default: half the committed rate), to compare builds at one rate")
 @click.option("--profile", is_flag=True, help="run the worker under cProfile and print where the time goes")
 def bench_stream(event_count: int, households: int, latency_seconds: int, broker: str | None, latency_rate: float | None,
                  profile: bool) -> None:
@@ -215,13 +216,18 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
         producer_thread.join()
         # the latency phase starts from a worker at rest: the throughput phase leaves a tail of changelog
         # records in the producer, and probes sent into it would measure that tail, not the pipeline
-        _wait_for_rest(worker)
-        click.echo(f"full pipeline sustained {sustained:,.0f} events/s; measuring latency at {latency_rate or sustained / 2:,.0f} events/s …")
+        # applied is not yet committed: the changelog records of those ops are still on their way
+        # (Faust's producer buffer), and a rate the worker cannot commit is not one it sustains
+        at_rest = _wait_for_rest(worker)
+        committed_rate = (event_count * 0.9) / (at_rest - t1)
+        click.echo(f"full pipeline applied {sustained:,.0f} events/s, committed {committed_rate:,.0f} events/s; "
+                   f"measuring latency at {latency_rate or committed_rate / 2:,.0f} events/s …")
 
-        half = latency_rate or sustained / 2
+        half = latency_rate or committed_rate / 2
         latency_total = int(half * latency_seconds)
         probe_count = max(50, latency_total // 50)
         mixed = _interleave(background[event_count:event_count + latency_total], _probes(probe_count, 0))
+        stages_before = _stages(worker)
         sent_at: dict[str, float] = {}
         received: dict[str, float] = {}
         stop = threading.Event()
@@ -229,12 +235,14 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
         listener.start()
         time.sleep(2)
         _produce(bootstrap, EVENTS_TOPIC, mixed, rate=half, sent_at=sent_at, probe_prefix=b"429004")
+        lag_at_end = worker.metric("hardship_partition_lag")  # > a few batches: the worker did not keep up
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(received) < len(sent_at):
             time.sleep(0.5)
         stop.set()
         latencies = [received[k] - sent_at[k] for k in sent_at if k in received]
         p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
+        stages = _stage_deltas(stages_before, _stages(worker))
     finally:
         worker.stop()
     total_in_topic = event_count + len(mixed)
@@ -248,23 +256,82 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
     click.echo(f"{'what':<52} {'events/s':>10}  notes")
     click.echo(f"{'bare aiokafka consumer (broker limit)':<52} {bare_rate:>10,.0f}  {total_in_topic:,} messages")
     click.echo(f"{'empty Faust agent, counts events (framework floor)':<52} {empty_rate:>10,.0f}")
-    click.echo(f"{'full pipeline, one worker (hardship worker)':<52} {sustained:>10,.0f}  "
-               f"{sustained / empty_rate:.0%} of the empty agent")
+    click.echo(f"{'full pipeline, one worker (hardship worker), applied':<52} {sustained:>10,.0f}  "
+               f"{sustained / empty_rate:.0%} of the empty agent (ops applied by the households agent)")
+    click.echo(f"{'full pipeline, one worker, applied and committed':<52} {committed_rate:>10,.0f}  "
+               f"{committed_rate / empty_rate:.0%} of the empty agent (until every offset is committed)")
     click.echo(f"event-to-alert latency at {half:,.0f} events/s: p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms "
                f"({len(latencies)} of {len(sent_at)} probe alerts received)")
+    click.echo(f"  latency percentiles: p50 {p50 * 1000:,.0f} ms, p90 {_percentile(latencies, 0.90) * 1000:,.0f} ms, "
+               f"p99 {p99 * 1000:,.0f} ms, max {max(latencies, default=float('nan')) * 1000:,.0f} ms")
+    click.echo(f"  the worker's lag when the last event of the latency phase was sent: {lag_at_end:,.0f} messages "
+               "(a lag that grows means the worker did not keep up with that rate on this machine at that time)")
+    click.echo("  where it goes during the latency phase (the worker's histograms; p99 is a bucket's upper bound):")
+    for name, (count, mean, p99_bound) in stages.items():
+        click.echo(f"    {name:<58} {count:>7,} × mean {mean * 1000:>6,.0f} ms, p99 ≤ {p99_bound * 1000:>6,.0f} ms")
     if profile and profile_path.exists():
         click.echo("\nwhere the worker's time goes (cProfile, top 25 by own time):")
         stats = pstats.Stats(str(profile_path), stream=sys.stdout)
         stats.sort_stats("tottime").print_stats(25)
 
 
-def _wait_for_rest(worker, timeout: float = 300.0) -> None:
-    """Until the worker has committed everything it holds (its lag gauges all 0) twice in a row."""
+STAGES = {  # what the latency phase prints: (metric, labels) of the worker's histograms
+    "wait before the events agent takes a batch": ("hardship_batch_wait_seconds", {"agent": "events"}),
+    "wait before the households agent takes a batch (the hop)": ("hardship_batch_wait_seconds", {"agent": "households"}),
+    "households agent's batch": ("hardship_batch_seconds", {"agent": "households"}),
+    "producer flush before an offset commit": ("hardship_commit_flush_seconds", {}),
+    "event to alert, inside the worker": ("hardship_event_to_alert_seconds", {}),
+}
+
+
+def _stages(worker) -> dict[str, dict[str, float]]:
+    """The cumulative bucket counts, count and sum of each histogram of STAGES, read from the worker now."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    out: dict[str, dict[str, float]] = {}
+    for stage, (metric, labels) in STAGES.items():
+        samples: dict[str, float] = {}
+        for line in text.splitlines():
+            match = re.match(rf"^{metric}_(bucket|count|sum)(\{{[^}}]*\}})? (\S+)$", line)
+            if not match or not all(f'{k}="{v}"' in (match.group(2) or "") for k, v in labels.items()):
+                continue
+            le = re.search(r'le="([^"]+)"', match.group(2) or "")
+            samples[le.group(1) if le else match.group(1)] = float(match.group(3))
+        out[stage] = samples
+    return out
+
+
+def _stage_deltas(before: dict, after: dict) -> dict[str, tuple[int, float, float]]:
+    """stage -> (observations, mean seconds, the upper bound of the bucket that holds the 99th percentile)."""
+    figures = {}
+    for stage, samples in after.items():
+        old = before.get(stage, {})
+        delta = {key: value - old.get(key, 0.0) for key, value in samples.items()}
+        count = int(delta.get("count", 0))
+        mean = delta.get("sum", 0.0) / count if count else float("nan")
+        bounds = sorted((float(le), n) for le, n in delta.items() if le not in ("count", "sum"))
+        p99 = next((bound for bound, n in bounds if count and n >= 0.99 * count), float("nan"))
+        figures[stage] = (count, mean, p99)
+    return figures
+
+
+def _wait_for_rest(worker, timeout: float = 300.0) -> float:
+    """Until the worker has committed everything it holds (its lag gauges all 0) twice in a row; returns
+    the time of the first of those readings (time.perf_counter(): up to one polling interval late)."""
     deadline = time.monotonic() + timeout
-    quiet = 0
+    quiet, first_quiet = 0, time.perf_counter()
     while time.monotonic() < deadline and quiet < 2:
-        time.sleep(2.0)
-        quiet = quiet + 1 if worker.metric("hardship_partition_lag") == 0 else 0
+        time.sleep(0.5 if quiet == 0 else 2.0)
+        if worker.metric("hardship_partition_lag") == 0:
+            if quiet == 0:
+                first_quiet = time.perf_counter()
+            quiet += 1
+        else:
+            quiet = 0
+    return first_quiet
 
 
 def _listen_alerts(bootstrap: str, received: dict, stop: threading.Event) -> None:

@@ -150,3 +150,42 @@ def test_rocksdb_store_gives_the_same_alerts_and_keeps_state_on_disk(broker, tmp
     assert outcome_of(streamed) == outcome_of(expected)
     assert any(path.is_dir() and "households" in path.name for path in (data_dir / "faust").rglob("*"))
 
+
+
+def test_group_offsets_see_every_partition_of_the_group_not_only_one_workers(broker):
+    """The barrier of held alerts reads the group's committed offsets and the true ends of every partition
+    of a topic (tansu reports the end of a partition short): one message left uncommitted anywhere holds it."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+    from streams.group_offsets import GroupOffsets
+
+    prod = producer(broker.bootstrap)
+    for partition in range(4):
+        for n in range(3):  # one batch of three records each: tansu would report the end as 1
+            prod.send("hardship.registry", key=b"k", value=json.dumps({"n": n}).encode(), partition=partition)
+    prod.flush()
+
+    async def check() -> list[bool]:
+        group = GroupOffsets(broker.url, "barrier-test", 4, tansu=True)
+        committer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="barrier-test", enable_auto_commit=False)
+        await committer.start()
+        seen = []
+        try:
+            ends = await group.ends("hardship.registry")
+            seen.append(sorted(ends.values()) == [3, 3, 3, 3])
+            seen.append(await group.committed_past(ends))  # nothing committed yet
+            tps = [TopicPartition("hardship.registry", p) for p in range(4)]
+            committer.assign(tps)  # commits as the group without joining it, like a worker that left
+            await committer.commit({tp: OffsetAndMetadata(3 if tp.partition < 3 else 2, "") for tp in tps})
+            seen.append(await group.committed_past(ends))  # one record of partition 3 left
+            await committer.commit({tps[3]: OffsetAndMetadata(3, "")})
+            seen.append(await group.committed_past(ends))
+        finally:
+            await committer.stop()
+            await group.close()
+        return seen
+
+    assert asyncio.run(check()) == [True, False, False, True]
