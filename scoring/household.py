@@ -194,6 +194,15 @@ def _quiet(before: dict, after: dict, event: dict, person: dict, policy: Policy)
     return False
 
 
+def roster_income_yuan(members: list[dict], total: float) -> float:
+    """A roster record's monthly household income: the members' sum where the roster gives every member's
+    (`members[].monthly_income_yuan`), else the record's total. The workbench's household file shows the same."""
+    incomes = [m.get("monthly_income_yuan") for m in members]
+    if incomes and all(income is not None for income in incomes):
+        return float(sum(float(income) for income in incomes))
+    return float(total)
+
+
 def _level_holds(after: dict, bound: list, policy: Policy) -> bool:
     """`_quiet` for a bill of an uncovered household whose last assessment called 漏保 alone, with its
     alert open (`bound`, left by `decide`): whether the alert's level cannot rise, so that nothing changes.
@@ -327,10 +336,7 @@ def apply_roster(state: dict | None, record: dict, policy: Policy, carried_facts
         for m in record["members"] if m.get("monthly_income_yuan") is not None
     }
     new["member_incomes"] = member_incomes
-    if member_incomes and len(member_incomes) == len(record["members"]):
-        new["income"] = sum(member_incomes.values())  # the roster gives every member's: their sum
-    else:
-        new["income"] = float(record["monthly_income_yuan"])
+    new["income"] = roster_income_yuan(record["members"], record["monthly_income_yuan"])
     new["standard"] = record.get("dibao_standard_yuan")
     new["roster_t"] = record_t if record_t is not None else state["as_of"] or state["roster_t"]
     new["roster_key"] = key

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.resident_id import mask_resident_id
 from models.validation import Rejected, check_strings, decode_json, validate_registry
+from scoring.household import roster_income_yuan
 from streams.config import REGISTRY_TOPIC
 from workbench import access, audit, labels
 from workbench.access import Actor
@@ -148,12 +149,8 @@ def _age(birth: str, today: date) -> int | None:
 
 
 def household_income(version: RosterVersion) -> float:
-    """The roster's monthly household income: the members' sum where the roster gives every member's, else the total
-    (the rule of scoring/household.apply_roster)."""
-    incomes = [m.get("monthly_income_yuan") for m in version.members]
-    if incomes and all(i is not None for i in incomes):
-        return float(sum(incomes))
-    return float(version.monthly_income_yuan)
+    """The roster's monthly household income, by the scoring core's own rule."""
+    return roster_income_yuan(version.members, version.monthly_income_yuan)
 
 
 def current(session: Session, actor: Actor, household_id: str) -> RosterVersion | None:
