@@ -55,6 +55,7 @@ from streams.config import (
 )
 from streams.group_offsets import GroupOffsets
 from streams.kafka_client import client_config
+from streams.offset_guard import DROP_ENV, OffsetGuard, OffsetWatch, drop_once
 from streams.replay import now_iso
 from streams.topics import replication_factor
 
@@ -333,44 +334,6 @@ def broker_lost_data(evidence: str) -> None:
     os._exit(3)
 
 
-class OffsetWatch:
-    """Counts the offsets an agent is given per partition and any gap or repeat among them.
-
-    Within one assignment a partition's offsets come one after another; a gap is a message that was
-    never given to the agent (and would be committed past), a repeat is an old one given again.
-    Cleared on every rebalance, when a partition may legitimately resume elsewhere.
-    """
-
-    def __init__(self, committed=None) -> None:
-        self.last: dict[tuple[str, int], int] = {}
-        self.committed = committed  # tp -> the highest offset this worker saw its group commit there
-
-    def clear(self) -> None:
-        self.last.clear()
-
-    def see(self, event) -> int | None:
-        """Count the message; the offset this worker committed on its partition when the message lies below
-        it (redelivered in a rebalance, or the broker lost its data: `confirm_lost_data` tells which)."""
-        message = event.message
-        tp = (message.topic, message.partition)
-        metrics.MESSAGES_TAKEN.labels(message.topic).inc()
-        committed = self.committed(message.tp) if self.committed else None
-        below = committed if committed is not None and message.offset < committed - 1 else None
-        last = self.last.get(tp)
-        if last is not None:
-            if message.offset > last + 1:
-                metrics.OFFSET_GAPS.labels(message.topic).inc(message.offset - last - 1)
-                log.error("offsets %d..%d of %s[%d] were never given to the agent",
-                          last + 1, message.offset - 1, message.topic, message.partition)
-            elif message.offset <= last:
-                metrics.OFFSET_REPEATS.labels(message.topic).inc()
-                log.warning("offset %d of %s[%d] given again (last %d)", message.offset, message.topic,
-                            message.partition, last)
-                return below
-        self.last[tp] = message.offset
-        return below
-
-
 def create_app(settings: StreamSettings) -> faust.App:
     """A Faust app with the hardship agents wired to `settings.broker_url`."""
     policy = settings.policy or load_policy()
@@ -446,10 +409,25 @@ def create_app(settings: StreamSettings) -> faust.App:
     group = GroupOffsets(settings.broker_url, settings.app_id, partitions, settings.embedded_broker)
     redelivered: dict[tuple[str, int], int] = {}  # see confirm_lost_data
     watch = OffsetWatch(lambda tp: liveness.peak.get((tp.topic, tp.partition)))
+    # no commit past a message an agent was not given; a message lost on the way is read again
+    guard = OffsetGuard(app.consumer, liveness.topics, group.first_offset_from, watch).install()
+    if os.environ.get(DROP_ENV):
+        drop_once(app.consumer, os.environ[DROP_ENV])
 
     @app.on_partitions_revoked.connect
     async def _forget_offsets(sender, revoked, **kwargs) -> None:  # a partition may resume elsewhere
         watch.clear()
+        guard.forget(revoked)
+
+    @app.timer(interval=1.0)
+    async def reread_lost_messages():
+        if recovering_seconds(app) is not None or app.rebalancing:
+            return
+        try:
+            await guard.resolve()
+        except Exception as exc:  # noqa: BLE001 - the broker is busy or away: try again on the next tick
+            log.warning("could not check the offsets not acknowledged against the log (%r); trying again", exc)
+            await group.close()
 
     async def reject(stream: str, event, exc: Rejected) -> None:
         metrics.DEAD_LETTERS.labels(stream, exc.code).inc()

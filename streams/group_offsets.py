@@ -39,6 +39,7 @@ class GroupOffsets:
         self.partitions = partitions
         self.tansu = tansu
         self.consumer: AIOKafkaConsumer | None = None
+        self.reader: AIOKafkaConsumer | None = None  # no group: reads records at an offset (first_offset_from)
 
     async def _client(self) -> AIOKafkaConsumer:
         if self.consumer is None:
@@ -69,7 +70,25 @@ class GroupOffsets:
                 return False
         return True
 
+    async def first_offset_from(self, topic: str, partition: int, offset: int, timeout_ms: int = 3000) -> int | None:
+        """The offset of the first record the log of topic[partition] holds at or after `offset` (None: none
+        came within the timeout, as when the log ends there)."""
+        if self.reader is None:
+            reader = AIOKafkaConsumer(**client_config(self.broker_url).aiokafka("offset-check"),
+                                      enable_auto_commit=False, max_partition_fetch_bytes=1_048_576)
+            await reader.start()
+            self.reader = reader
+        tp = TopicPartition(topic, partition)
+        self.reader.assign([tp])
+        self.reader.seek(tp, offset)
+        batches = await self.reader.getmany(tp, timeout_ms=timeout_ms, max_records=1)
+        records = batches.get(tp) or []
+        return records[0].offset if records else None
+
     async def close(self) -> None:
         if self.consumer is not None:
             consumer, self.consumer = self.consumer, None
             await consumer.stop()
+        if self.reader is not None:
+            reader, self.reader = self.reader, None
+            await reader.stop()

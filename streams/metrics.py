@@ -34,13 +34,29 @@ EVENT_TO_ALERT = Histogram(
 MESSAGES_TAKEN = Counter(
     "hardship_messages_taken_total", "Messages given to the agents (inputs and internal ops), by topic", ["topic"],
 )
-OFFSET_GAPS = Counter(
-    "hardship_offset_gaps_total",
-    "Offsets of a partition never given to an agent while it held the partition (lost messages), by topic",
+OFFSETS_MISSING = Gauge(
+    "hardship_offsets_missing",
+    "Offsets of a partition skipped on the way to an agent and not given since (read again before anything past "
+    "them is committed), by topic",
     ["topic"],
 )
 OFFSET_REPEATS = Counter(
     "hardship_offset_repeats_total", "Offsets given to an agent again while it held the partition, by topic", ["topic"],
+)
+OFFSETS_REREAD = Counter(
+    "hardship_offsets_reread_total",
+    "Offsets given to an agent again because the worker sought the partition back to a missing message, by topic",
+    ["topic"],
+)
+OFFSET_REREADS = Counter(
+    "hardship_offset_rereads_total",
+    "Times a partition was read again from a message that was never given to its agent, by topic",
+    ["topic"],
+)
+OFFSETS_ABSENT = Counter(
+    "hardship_offsets_absent_total",
+    "Offsets missing between two others that the broker's log does not hold (counted as done), by topic",
+    ["topic"],
 )
 PARTITION_LAG = Gauge(
     "hardship_partition_lag", "Messages of a partition this worker holds not yet committed (high water - committed)",
