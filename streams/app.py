@@ -45,6 +45,7 @@ from scoring import routing as R
 from scoring.model.hook import annotator
 from scoring.policy import Policy, load_policy
 from streams import metrics
+from streams.changelog import TableWriter
 from streams.config import (
     ALERTS_TOPIC,
     DEADLETTER_TOPIC,
@@ -270,6 +271,10 @@ def drain_before_commit(app: faust.App) -> None:
     before it began has been sent (the buffer is first in, first out; the offsets to commit were taken
     before the flush, so their writes are among those), then for the producer's delivery of what is in
     flight. Wrapped, not patched.
+
+    The tables' own writes no longer pass through that buffer (streams/changelog.py): their records are
+    in the producer (aiokafka's accumulator) before the agent takes its next batch, so before the batch's
+    offsets can be committed, and the producer's flush waits for every record it holds.
     """
     producer = app.producer
     buffer = producer.buffer
@@ -458,7 +463,13 @@ def create_app(settings: StreamSettings) -> faust.App:
     internal_topic = {R.HOUSEHOLDS: HOUSEHOLDS_TOPIC, R.PERSONS: PERSONS_TOPIC}
 
     def partition_of(key: str) -> int:  # the producer's partitioner: where the key's table entry lives
-        return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+        return key_partition(key.encode("utf-8"))
+
+    def key_partition(key: bytes) -> int:
+        return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+    writers = {name: TableWriter(app, table, key_partition, in_key_context)
+               for name, table in ((R.HOUSEHOLDS, households), (R.PERSONS, persons), ("filings", filings))}
 
     async def forward(name: str, sends: list[tuple[str, str, dict]], sources: list) -> None:
         """Send a batch's router sends (sources[i]: the input event of sends[i]); a message the producer
@@ -504,7 +515,8 @@ def create_app(settings: StreamSettings) -> faust.App:
                 metrics.event_counter(record["source"], record["type"]).inc()
                 _, person_id, message = R.inbound("events", record, event.message.timestamp, hold)
                 # the person index is read here (co-partitioned with the events), written by the persons agent
-                routed = R.on_person(person_id, persons.get(person_id.encode("utf-8")), message, policy)
+                # (read from the store: Table.get adds Faust's sensor call per read, nothing else)
+                routed = R.on_person(person_id, persons.data.get(person_id.encode("utf-8")), message, policy)
                 sends += routed.sends
                 sources += [event] * len(routed.sends)
             await forward("events", sends, sources)
@@ -528,11 +540,11 @@ def create_app(settings: StreamSettings) -> faust.App:
             for event, record in batch:
                 _, staff_id, message = R.inbound("filings", record)
                 key = staff_id.encode("utf-8")
-                applied = filings.get(key)
+                applied = filings.data.get(key)  # the store: no Faust sensor call per read
                 routed = R.on_filing(staff_id, applied, message, policy)
                 if routed.state is not applied:
-                    in_key_context(event)  # table writes land in this event's partition
-                    filings[key] = routed.state
+                    # written at once (a later filing of the batch reads it), in this event's partition
+                    await writers["filings"].write([(key, routed.state, event)])
                 sends += routed.sends
                 sources += [event] * len(routed.sends)
             await forward("filings", sends, sources)
@@ -541,6 +553,7 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     async def drive(stream, table: str, faust_table, name: str) -> None:
         route = R.ROUTERS[table]
+        writer = writers[table]
         async for batch in stream.take_events(PACKS_MAX, BATCH_WITHIN):
             waited(name, batch)
             started = time.perf_counter()
@@ -556,7 +569,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                     ops += 1
                     key = key_text.encode("utf-8")
                     last_event[key] = event
-                    state = touched[key] if key in touched else faust_table.get(key)
+                    state = touched[key] if key in touched else faust_table.data.get(key)
                     routed = route(key_text, state, message, policy)
                     if annotate is not None and table == R.HOUSEHOLDS and routed.alerts:
                         routed = annotate(routed)  # the learned model: scores alerts, changes nothing else
@@ -573,16 +586,11 @@ def create_app(settings: StreamSettings) -> faust.App:
             # then sends them again after a restart (at-least-once), never loses them
             await forward(name, sends, sources)
             await send_alerts(alerts)
-            for key, state in touched.items():
-                # One write per key per batch, made in the context of the last message that carried the
-                # key: the RocksDB store files a write under the current event's partition, which is the
-                # key's own (ops travel on their key's partition; the table is partitioned alike).
-                in_key_context(last_event[key])
-                if state is None:
-                    if key in faust_table:
-                        del faust_table[key]
-                else:
-                    faust_table[key] = state
+            # One write per key per batch, made in the context of the last message that carried the key:
+            # the RocksDB store files a write under the current event's partition, which is the key's own
+            # (ops travel on their key's partition; the table is partitioned alike). Straight to the store
+            # and the producer, not through Faust's per-write machinery (streams/changelog.py).
+            await writer.write((key, state, last_event[key]) for key, state in touched.items())
             if table == R.PERSONS:
                 metrics.PERSON_UPDATES.inc(ops)
             else:
