@@ -275,11 +275,26 @@ def drain_before_commit(app: faust.App) -> None:
     The tables' own writes no longer pass through that buffer (streams/changelog.py): their records are
     in the producer (aiokafka's accumulator) before the agent takes its next batch, so before the batch's
     offsets can be committed, and the producer's flush waits for every record it holds.
+
+    Every message the worker sends (table writes, forwarded ops, alerts) is watched: when the producer
+    gives up on one after its retries, the flush does not return and the worker exits (code 4, "could not
+    be delivered"), so that no offset is committed past what sent it; a restart reads it again.
     """
     producer = app.producer
     buffer = producer.buffer
     counts = {"put": 0, "sent": 0}
     buffer_put, send_pending = buffer.put, buffer._send_pending
+    undelivered: list[str] = []  # messages the producer gave up on (after its retries)
+    producer_send = producer.send
+
+    def note_failure(future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            undelivered.append("cancelled" if future.cancelled() else repr(future.exception()))
+
+    async def send(*args, **kwargs):
+        future = await producer_send(*args, **kwargs)
+        future.add_done_callback(note_failure)
+        return future
 
     def put(fut) -> None:
         counts["put"] += 1
@@ -300,11 +315,25 @@ def drain_before_commit(app: faust.App) -> None:
                 await asyncio.wait_for(buffer.message_sent.wait(), timeout=0.1)
         if producer._producer is not None:  # aiokafka's: delivers every batch it holds now
             await producer._producer.flush()
+        for _ in range(3):  # the done-callbacks of what was just delivered run on the next turns of the loop
+            await asyncio.sleep(0)
+        if undelivered:
+            message_not_delivered(len(undelivered), undelivered[0])
         metrics.COMMIT_FLUSH_SECONDS.observe(time.perf_counter() - started)
 
     buffer.put = put
     buffer._send_pending = sent
+    producer.send = send
     producer.flush = flush
+
+
+def message_not_delivered(count: int, first: str) -> None:
+    """The producer gave up on a message (a table write, a forwarded op or an alert): the offsets of what
+    sent it must not be committed. Say so and exit (code 4): a restart reads again from the last commit."""
+    log.critical("%d message(s) could not be delivered to the broker (first: %s); exiting before any offset is "
+                 "committed past them. Restart the worker: it reads again from its last commit.", count, first)
+    logging.shutdown()
+    os._exit(4)
 
 
 async def confirm_lost_data(group, message, committed: int, checked: dict) -> None:

@@ -113,3 +113,54 @@ def test_a_persisting_store_keeps_the_offset_of_each_partitions_last_record(tmp_
         assert {tp.topic for tp in persisted} == {writer.topic}
 
     asyncio.run(run())
+
+
+def test_a_message_the_producer_gives_up_on_stops_the_worker_before_any_commit(monkeypatch):
+    """drain_before_commit watches every send: a delivery that failed after the producer's retries makes the
+    flush before a commit exit the worker (code 4) instead of returning, so no offset passes what sent it."""
+    import types
+
+    import streams.app as app_module
+
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        exits.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(app_module.os, "_exit", fake_exit)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        outcomes: list[asyncio.Future] = []
+
+        async def faust_send(topic, key, value, partition, timestamp, headers):
+            future = loop.create_future()
+            outcomes.append(future)
+            return future
+
+        async def aiokafka_flush() -> None:  # the broker answers: the first delivered, the second given up on
+            for future in outcomes:
+                if not future.done():
+                    if len(outcomes) == 1:
+                        future.set_result(_Metadata(ALERTS, 0, 1))
+                    else:
+                        future.set_exception(RuntimeError("KafkaTimeoutError: batch expired"))
+
+        buffer = types.SimpleNamespace(put=lambda fut: None, _send_pending=None, state="running",
+                                       message_sent=asyncio.Event())
+        producer = types.SimpleNamespace(buffer=buffer, send=faust_send,
+                                         _producer=types.SimpleNamespace(flush=aiokafka_flush))
+        app_module.drain_before_commit(types.SimpleNamespace(producer=producer))
+        await producer.send(ALERTS, b"k", b"v", 0, None, None)
+        await producer.flush()  # delivered: the flush returns and the commit may go on
+        assert exits == []
+        await producer.send(ALERTS, b"k", b"v", 0, None, None)
+        with pytest.raises(SystemExit):
+            await producer.flush()
+
+    asyncio.run(run())
+    assert exits == [4]
+
+
+ALERTS = "hardship.alerts"
