@@ -45,7 +45,7 @@ from scoring import routing as R
 from scoring.model.hook import annotator
 from scoring.policy import Policy, load_policy
 from streams import metrics
-from streams.changelog import TableWriter
+from streams.changelog import TableWriter, dumps_state
 from streams.config import (
     ALERTS_TOPIC,
     DEADLETTER_TOPIC,
@@ -236,8 +236,6 @@ def _with_scheme(broker_url: str, scheme: str) -> str:
     return ";".join(f"{scheme}://{host}" for host in hosts.split(",") if host)
 
 
-def _dumps(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _key(event) -> str:
@@ -473,7 +471,7 @@ def create_app(settings: StreamSettings) -> faust.App:
             raw = raw[:DEAD_LETTER_INPUT_CHARS]
         letter = dead_letter(stream, raw, exc, topic=message.topic, partition=message.partition,
                              offset=message.offset, key=_key(event), input_bytes=size)
-        await deadletter_topic.send(key=event.key, value=_dumps(letter))
+        await deadletter_topic.send(key=event.key, value=dumps_state(letter))
 
     def decode(event) -> object:
         size = len(event.message.value or b"")
@@ -503,7 +501,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     async def forward(name: str, sends: list[tuple[str, str, dict]], sources: list) -> None:
         """Send a batch's router sends (sources[i]: the input event of sends[i]); a message the producer
         refuses is dead-lettered with the inputs it carried, never crashing the agent."""
-        for table, partition, value, carried in R.pack(sends, partition_of, _dumps, MAX_PACK_BYTES):
+        for table, partition, value, carried in R.pack(sends, partition_of, dumps_state, MAX_PACK_BYTES):
             try:
                 await app.producer.send(internal_topic[table], sends[carried[0]][1].encode("utf-8"), value,
                                         partition, None, None)
@@ -678,7 +676,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         releases = [(R.HOUSEHOLDS, key.decode("utf-8"), {"op": "release", "now": now})
                     for key in barrier["keys"] if pending_release.pop(key, None) is not None]
         barrier["keys"] = []
-        for _, partition, value, carried in R.pack(releases, partition_of, _dumps, MAX_PACK_BYTES):
+        for _, partition, value, carried in R.pack(releases, partition_of, dumps_state, MAX_PACK_BYTES):
             await app.producer.send(HOUSEHOLDS_TOPIC, releases[carried[0]][1].encode("utf-8"), value, partition, None, None)
         metrics.PROVISIONAL_HELD.set(len(pending_release))
 
@@ -713,7 +711,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         for alert, ingest in alerts:
             alert["emitted_at"] = stamp
             metrics.ALERTS.labels(alert["kind"], str(alert["level"]), metrics.street_of(alert["division_code"])).inc()
-            await app.producer.send(ALERTS_TOPIC, alert["household_id"].encode("utf-8"), _dumps(alert), None, None, None)
+            await app.producer.send(ALERTS_TOPIC, alert["household_id"].encode("utf-8"), dumps_state(alert), None, None, None)
             if ingest:
                 metrics.EVENT_TO_ALERT.observe(max(0.0, now - ingest))
 

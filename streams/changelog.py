@@ -26,13 +26,10 @@ holds (streams/app.py: drain_before_commit).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from faust.stores.memory import Store as MemoryStore
 from faust.types import TP
-
-log = logging.getLogger(__name__)
 
 
 def dumps_state(value: object) -> bytes:
@@ -52,7 +49,6 @@ class TableWriter:
         self.in_key_context = in_key_context
         # the memory store keeps no offsets (its set_persisted_offset does nothing); RocksDB does
         self.persists = not isinstance(table.data, MemoryStore)
-        self.failed = 0  # changelog records the producer could not deliver (logged)
 
     async def write(self, writes: Iterable[tuple[bytes, object, object]]) -> int:
         """Apply (key, value or None to delete, the event that carried the key) and send their changelog
@@ -73,20 +69,13 @@ class TableWriter:
                 data[key] = value
                 payload = dumps_state(value)
             partition = self.partition_of(key)
-            future = await send(self.topic, key, payload, partition, None, None)
-            future.add_done_callback(self._delivered)
-            last[partition] = future
+            # a record the producer gives up on stops the worker before any commit (app.drain_before_commit)
+            last[partition] = await send(self.topic, key, payload, partition, None, None)
             sent += 1
         if self.persists:
             for future in last.values():  # a partition's records are delivered in order: the last one's offset
                 future.add_done_callback(self._persist)
         return sent
-
-    def _delivered(self, future) -> None:
-        if future.cancelled() or future.exception() is not None:
-            self.failed += 1
-            log.error("a changelog record of table %s was not delivered: %r", self.table.name,
-                      None if future.cancelled() else future.exception())
 
     def _persist(self, future) -> None:
         if future.cancelled() or future.exception() is not None:
