@@ -90,6 +90,7 @@ COMMIT_FLUSH_SECONDS = Histogram(
 
 _event_children: dict[tuple[str, str], object] = {}
 _op_children: dict[str, object] = {}
+_taken_children: dict[str, object] = {}
 
 
 def event_counter(source: str, event_type: str):
@@ -104,6 +105,14 @@ def household_op_counter(op: str):
     child = _op_children.get(op)
     if child is None:
         child = _op_children[op] = HOUSEHOLD_OPS.labels(op)
+    return child
+
+
+def messages_taken_counter(topic: str):
+    """MESSAGES_TAKEN.labels(topic), cached: counted once per message an agent takes."""
+    child = _taken_children.get(topic)
+    if child is None:
+        child = _taken_children[topic] = MESSAGES_TAKEN.labels(topic)
     return child
 
 

@@ -324,7 +324,7 @@ def _wait_for_rest(worker, timeout: float = 300.0) -> float:
     deadline = time.monotonic() + timeout
     quiet, first_quiet = 0, time.perf_counter()
     while time.monotonic() < deadline and quiet < 2:
-        time.sleep(0.5 if quiet == 0 else 2.0)
+        time.sleep(0.1 if quiet == 0 else 2.0)
         if worker.metric("hardship_partition_lag") == 0:
             if quiet == 0:
                 first_quiet = time.perf_counter()
