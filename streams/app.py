@@ -242,8 +242,6 @@ def _with_scheme(broker_url: str, scheme: str) -> str:
     return ";".join(f"{scheme}://{host}" for host in hosts.split(",") if host)
 
 
-
-
 def _key(event) -> str:
     key = event.key
     return key.decode("utf-8") if isinstance(key, bytes) else str(key or "")
@@ -696,7 +694,6 @@ def create_app(settings: StreamSettings) -> faust.App:
     @app.timer(interval=COMMIT_INTERVAL)  # the lag gauges follow each commit
     async def report_liveness():
         liveness.update(app.consumer, time.time())
-
 
     if settings.web_port is not None:
         @app.page("/healthz")
