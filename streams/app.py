@@ -548,7 +548,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         async for batch in valid_batches(stream, "events", validate_event):
             sends, sources = [], []
             for event, record in batch:
-                metrics.event_counter(record["source"], record["type"]).inc()
+                metrics.labelled(metrics.EVENTS, record["source"], record["type"]).inc()
                 _, person_id, message = R.inbound("events", record, event.message.timestamp, hold)
                 # the person index is read here (co-partitioned with the events), written by the persons agent
                 # (read from the store: Table.get adds Faust's sensor call per read, nothing else)
@@ -635,7 +635,7 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     def count_household_op(message: dict, changed: bool) -> None:
         kind = message["op"]
-        metrics.household_op_counter(kind).inc()
+        metrics.labelled(metrics.HOUSEHOLD_OPS, kind).inc()
         if kind == "registry" and changed:
             metrics.ROSTER_RECORDS.inc()
         elif kind == "outcome" and changed:

@@ -88,31 +88,16 @@ COMMIT_FLUSH_SECONDS = Histogram(
 )
 
 
-_event_children: dict[tuple[str, str], object] = {}
-_op_children: dict[str, object] = {}
-_taken_children: dict[str, object] = {}
+_children: dict[tuple[str, tuple[str, ...]], object] = {}
 
 
-def event_counter(source: str, event_type: str):
-    """EVENTS.labels(source, type), cached: .labels() costs more than the increment on the hot path."""
-    child = _event_children.get((source, event_type))
+def labelled(metric, *values: str):
+    """`metric.labels(*values)`, cached per metric and label values: `labels()` costs more than the increment
+    on the hot path (events by source and type, household ops, messages taken by topic)."""
+    key = (metric._name, values)
+    child = _children.get(key)
     if child is None:
-        child = _event_children[(source, event_type)] = EVENTS.labels(source, event_type)
-    return child
-
-
-def household_op_counter(op: str):
-    child = _op_children.get(op)
-    if child is None:
-        child = _op_children[op] = HOUSEHOLD_OPS.labels(op)
-    return child
-
-
-def messages_taken_counter(topic: str):
-    """MESSAGES_TAKEN.labels(topic), cached: counted once per message an agent takes."""
-    child = _taken_children.get(topic)
-    if child is None:
-        child = _taken_children[topic] = MESSAGES_TAKEN.labels(topic)
+        child = _children[key] = metric.labels(*values)
     return child
 
 

@@ -223,7 +223,7 @@ class OffsetWatch:
         if missing and offset in missing:
             missing.discard(offset)
             metrics.OFFSETS_MISSING.labels(message.topic).dec()
-            metrics.messages_taken_counter(message.topic).inc()
+            metrics.labelled(metrics.MESSAGES_TAKEN, message.topic).inc()
             log.warning("offset %d of %s[%d] given after all", offset, message.topic, message.partition)
             return below
         if last is not None and offset <= last:
@@ -241,7 +241,7 @@ class OffsetWatch:
                       "anything past them is committed)", skipped.start, skipped.stop - 1, message.topic,
                       message.partition)
         self.last[tp] = offset
-        metrics.messages_taken_counter(message.topic).inc()
+        metrics.labelled(metrics.MESSAGES_TAKEN, message.topic).inc()
         return below
 
 
