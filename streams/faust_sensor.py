@@ -15,32 +15,24 @@ from typing import Any
 from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
+from streams.metrics import labelled
+
 
 class CachedPrometheusMonitor(PrometheusMonitor):
     """PrometheusMonitor whose per-message hooks reuse the labelled children they made the first time."""
 
     def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
         super().__init__(metrics=metrics, **kwargs)
-        self._by_topic: dict[str, Any] = {}
-        self._by_tp: dict[Any, Any] = {}
-        self._by_stream: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # as Faust's: streams may go
-        self._sent_by_topic: dict[str, Any] = {}
-        self._table_ops: dict[tuple[str, str], Any] = {}
+        # a stream's label is computed from it once (as Faust's lookups, by weak reference: streams may go)
+        self._by_stream: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def on_message_in(self, tp, offset, message) -> None:
         Monitor.on_message_in(self, tp, offset, message)
         metrics = self._metrics
         metrics.messages_received.inc()
         metrics.active_messages.inc()
-        received = self._by_topic.get(tp.topic)
-        if received is None:
-            received = self._by_topic[tp.topic] = metrics.messages_received_per_topics.labels(topic=tp.topic)
-        received.inc()
-        read_offset = self._by_tp.get(tp)
-        if read_offset is None:
-            read_offset = self._by_tp[tp] = metrics.messages_received_per_topics_partition.labels(
-                topic=tp.topic, partition=tp.partition)
-        read_offset.set(offset)
+        labelled(metrics.messages_received_per_topics, tp.topic).inc()
+        labelled(metrics.messages_received_per_topics_partition, tp.topic, tp.partition).set(offset)
 
     def on_stream_event_in(self, tp, offset, stream, event):
         state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
@@ -55,19 +47,11 @@ class CachedPrometheusMonitor(PrometheusMonitor):
         return state
 
     def on_send_initiated(self, producer, topic, message, keysize, valsize):
-        sent = self._sent_by_topic.get(topic)
-        if sent is None:
-            sent = self._sent_by_topic[topic] = self._metrics.topic_messages_sent.labels(topic=f"topic.{topic}")
-        sent.inc()
+        labelled(self._metrics.topic_messages_sent, f"topic.{topic}").inc()
         return Monitor.on_send_initiated(self, producer, topic, message, keysize, valsize)
 
     def _table_op(self, table, operation: str):
-        key = (table.name, operation)
-        child = self._table_ops.get(key)
-        if child is None:
-            child = self._table_ops[key] = self._metrics.table_operations.labels(
-                table=f"table.{table.name}", operation=operation)
-        return child
+        return labelled(self._metrics.table_operations, f"table.{table.name}", operation)
 
     def on_table_get(self, table, key) -> None:
         Monitor.on_table_get(self, table, key)

@@ -88,13 +88,13 @@ COMMIT_FLUSH_SECONDS = Histogram(
 )
 
 
-_children: dict[tuple[str, tuple[str, ...]], object] = {}
+_children: dict[tuple[object, tuple], object] = {}
 
 
-def labelled(metric, *values: str):
+def labelled(metric, *values):
     """`metric.labels(*values)`, cached per metric and label values: `labels()` costs more than the increment
-    on the hot path (events by source and type, household ops, messages taken by topic)."""
-    key = (metric._name, values)
+    on the hot path (events by source and type, household ops, messages taken by topic, Faust's sensor)."""
+    key = (metric, values)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(*values)
