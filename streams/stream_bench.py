@@ -137,6 +137,9 @@ def _empty_faust_agent(broker_url: str, topic: str, expected: int, data_dir: Pat
 def _empty_agent_main(broker_url: str, topic: str, expected: int, data_dir: str, queue) -> None:
     import faust
 
+    from streams.collector import tune_for_worker
+
+    tune_for_worker()  # the worker's garbage-collector settings, so that the floor is measured alike
     app = faust.App(f"bench-empty-{time.time_ns()}", broker=broker_url, datadir=data_dir, web_enabled=False,
                     broker_session_timeout=3, broker_heartbeat_interval=0.5, consumer_auto_offset_reset="earliest",
                     topic_disable_leader=True)
@@ -243,6 +246,7 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
         latencies = [received[k] - sent_at[k] for k in sent_at if k in received]
         p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
         stages = _stage_deltas(stages_before, _stages(worker))
+        worker_rss = worker.metric("process_resident_memory_bytes")
     finally:
         worker.stop()
     total_in_topic = event_count + len(mixed)
@@ -266,6 +270,7 @@ def bench_stream(event_count: int, households: int, latency_seconds: int, broker
                f"p99 {p99 * 1000:,.0f} ms, max {max(latencies, default=float('nan')) * 1000:,.0f} ms")
     click.echo(f"  the worker's lag when the last event of the latency phase was sent: {lag_at_end:,.0f} messages "
                "(a lag that grows means the worker did not keep up with that rate on this machine at that time)")
+    click.echo(f"  the worker's resident memory at the end of the latency phase: {worker_rss / 2**20:,.0f} MiB")
     click.echo("  where it goes during the latency phase (the worker's histograms; p99 is a bucket's upper bound):")
     for name, (count, mean, p99_bound) in stages.items():
         click.echo(f"    {name:<58} {count:>7,} × mean {mean * 1000:>6,.0f} ms, p99 ≤ {p99_bound * 1000:>6,.0f} ms")
@@ -281,6 +286,8 @@ STAGES = {  # what the latency phase prints: (metric, labels) of the worker's hi
     "households agent's batch": ("hardship_batch_seconds", {"agent": "households"}),
     "producer flush before an offset commit": ("hardship_commit_flush_seconds", {}),
     "event to alert, inside the worker": ("hardship_event_to_alert_seconds", {}),
+    "garbage collector, generation 1 (the event loop stops)": ("hardship_gc_pause_seconds", {"generation": "1"}),
+    "garbage collector, full collections (generation 2)": ("hardship_gc_pause_seconds", {"generation": "2"}),
 }
 
 

@@ -46,6 +46,7 @@ def run_worker(app, loglevel: str = "warning") -> None:
     from faust import Worker
 
     from streams.app import start_recovery_watchdog
+    from streams.collector import freeze_loaded, tune_for_worker
     from streams.logs import faust_logging_config
 
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
@@ -60,6 +61,13 @@ def run_worker(app, loglevel: str = "warning") -> None:
     # agents' CPU-bound batches keep the GIL and every fetch step of that thread waits up to 5 ms for it
     # (each hop's messages waited hundreds of milliseconds on a loaded machine). 1 ms hands it over sooner.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    # Full garbage collections walked every object of the tables every few seconds (streams/collector.py)
+    tune_for_worker()
+
+    @app.task  # Faust starts its tasks once the tables are recovered
+    async def freeze_recovered_tables() -> None:
+        freeze_loaded()
+
     profile_path = os.environ.get("HARDSHIP_PROFILE")
     if not profile_path:
         worker.execute_from_commandline()

@@ -70,6 +70,8 @@ def test_stream_gives_the_alerts_of_replay_with_duplicates_and_poison(broker, tm
         wait_until_settled(worker, broker.bootstrap)
         with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/healthz", timeout=5) as response:
             health = json.load(response)
+        # the garbage collector: what recovery loaded is frozen, and its pauses are counted (streams/collector.py)
+        frozen, pauses = worker.metric("hardship_gc_frozen_objects"), worker.metric("hardship_gc_pause_seconds_count")
         streamed = read_topic(broker.bootstrap, "hardship.alerts", idle_seconds=6)
         letters = read_topic(broker.bootstrap, "hardship.deadletter", idle_seconds=2)
         placed = {topic: key_partitions(broker.bootstrap, topic) for topic in (*CHANGELOGS, *CHANGELOGS.values())}
@@ -86,6 +88,7 @@ def test_stream_gives_the_alerts_of_replay_with_duplicates_and_poison(broker, tm
     assert all(letter["topic"] == "hardship.events" and "offset" in letter for letter in letters)
     # liveness: every partition the worker holds, with its lag and time since progress; none stalled
     assert health["status"] == "ok" and not health["stalled"]
+    assert frozen > 10_000 and pauses > 0, (frozen, pauses)
     assert {p["topic"] for p in health["partitions"]} >= {"hardship.events", "hardship-households", "hardship-persons"}
     assert max(len(json.dumps(letter)) for letter in letters) < 100_000, "a dead letter carries the head of a huge input"
     # every changelog record sits on the partition of its key's messages (co-partitioned tables); a
