@@ -90,6 +90,7 @@ PROVISIONAL_HOLD_SECONDS = 60.0  # how long a 漏保 of a person on no roster wa
 PENDING_SCAN_SECONDS = 60.0
 STALL_ENV = "HARDSHIP_STALL_SECONDS"
 STALL_SECONDS = 120.0  # /healthz answers 503 when a partition has lag and no commit for this long
+CLUSTER_CHECK_SECONDS = 5.0  # how often the worker asks the broker for its cluster id (a new id: it lost its data)
 RECOVERY_EXIT_ENV = "HARDSHIP_RECOVERY_EXIT_SECONDS"
 RECOVERY_EXIT_SECONDS = 600.0  # a worker stuck this long in table recovery exits with a clear message (0: never)
 
@@ -690,6 +691,23 @@ def create_app(settings: StreamSettings) -> faust.App:
         metrics.PROVISIONAL_HELD.set(len(pending_release))
 
     stall_seconds = float(os.environ.get(STALL_ENV) or STALL_SECONDS)
+
+    cluster = {"id": None}
+
+    @app.timer(interval=CLUSTER_CHECK_SECONDS)
+    async def watch_cluster_id():
+        """A broker that restarted empty is a new cluster. Its logs can be as long as before (connectors send
+        everything again) before a redelivered offset is checked against them, so the log ends alone do not
+        show it: the cluster id does (the embedded broker takes a new one at each start)."""
+        try:
+            seen = await group.cluster_id()
+        except Exception as exc:  # noqa: BLE001 - the broker is away or busy: ask again on the next tick
+            log.info("could not read the broker's cluster id (%r); asking again", exc)
+            await group.close()
+            return
+        if seen and cluster["id"] and seen != cluster["id"]:
+            broker_lost_data(f"the broker's cluster id changed from {cluster['id']} to {seen}")
+        cluster["id"] = cluster["id"] or seen
 
     @app.timer(interval=COMMIT_INTERVAL)  # the lag gauges follow each commit
     async def report_liveness():

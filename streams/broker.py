@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +28,36 @@ class BrokerError(RuntimeError):
     """The embedded broker could not be started or reached."""
 
 
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LISTEN_PORTS = (20_000, 32_767)  # below Linux's default range of ports for outgoing connections
+
+
+def _listen_port_range() -> tuple[int, int]:
+    """Where to look for a port to listen on: below the range the kernel gives outgoing connections."""
+    low, high = LISTEN_PORTS
+    with contextlib.suppress(OSError, ValueError):
+        first_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+        high = min(high, first_ephemeral - 1)
+    return (low, high) if high > low + 1000 else (1024, 32_767)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on `host` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port that is free on `host` right now, for a server started next.
+
+    Not the kernel's pick (bind to port 0): that comes from the ephemeral range, from which every outgoing
+    connection also takes its local port, and on a machine where Kafka clients connect and disconnect all
+    the time one of them took the port before the server bound it ("address already in use"). A random
+    port below that range is taken only by another server that chose it in the same moment."""
+    low, high = _listen_port_range()
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded range: the kernel's pick
         sock.bind((host, 0))
         return sock.getsockname()[1]
 
@@ -47,6 +76,9 @@ class EmbeddedBroker:
     port: int = 0
     log_path: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
+    # tansu keeps nothing: each start is a new, empty cluster and says so by a cluster id of its own, which a
+    # worker compares to the one it first saw (streams/app.py: watch_cluster_id)
+    cluster_id: str | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -66,9 +98,11 @@ class EmbeddedBroker:
         if not self.port:
             self.port = free_port(self.host)
         listener = f"tcp://{self.host}:{self.port}"
+        self.cluster_id = f"hardship-{uuid.uuid4().hex}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener,
+             "--cluster-id", self.cluster_id],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

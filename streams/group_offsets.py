@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import TopicPartition
 
 from streams.kafka_client import client_config
@@ -61,6 +62,13 @@ class GroupOffsets:
             return dict(reported)
         servers = list(client_config(self.broker_url).servers)
         return await exact_end_offsets(servers, reported)
+
+    async def cluster_id(self) -> str | None:
+        """The cluster id the broker reports (Metadata v2 and later). It changes only when the cluster is a new
+        one: a Kafka cluster created again, or the embedded broker started again (it keeps nothing)."""
+        client = (await self._client())._client  # aiokafka's client of this consumer: one Metadata request
+        response = await client.send(client.get_random_node(), MetadataRequest([]))
+        return getattr(response, "cluster_id", None)
 
     async def committed_past(self, marks: dict[TopicPartition, int]) -> bool:
         """Whether the group has committed up to `marks` on every one of those partitions."""
