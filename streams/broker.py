@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.config import CONTRACT_TOPICS
+from streams.config import CONTRACT_TOPICS, TANSU_CLUSTER_ID
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class EmbeddedBroker:
         if not self.port:
             self.port = free_port(self.host)
         listener = f"tcp://{self.host}:{self.port}"
-        self.cluster_id = f"hardship-{uuid.uuid4().hex}"
+        self.cluster_id = f"{TANSU_CLUSTER_ID}-{uuid.uuid4().hex}"  # tansu's default id, made this start's own
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener,

@@ -22,6 +22,8 @@ ALERTS_TOPIC = "hardship.alerts"
 OUTCOMES_TOPIC = "hardship.outcomes"
 DEADLETTER_TOPIC = "hardship.deadletter"
 CONTRACT_TOPICS = (EVENTS_TOPIC, REGISTRY_TOPIC, FILINGS_TOPIC, ALERTS_TOPIC, OUTCOMES_TOPIC, DEADLETTER_TOPIC)
+# tansu's default cluster id; the embedded broker adds a suffix of its own at each start (streams/broker.py)
+TANSU_CLUSTER_ID = "tansu_cluster"
 
 
 @dataclass(frozen=True)

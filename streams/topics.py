@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from streams.config import BROKER_ENV, CONTRACT_TOPICS, FILINGS_TOPIC, REGISTRY_TOPIC
+from streams.config import BROKER_ENV, CONTRACT_TOPICS, FILINGS_TOPIC, REGISTRY_TOPIC, TANSU_CLUSTER_ID
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ INTERNAL_TOPICS = ("hardship-households", "hardship-persons")  # streams/app.py 
 TABLES = ("households", "persons", "filings")  # the Faust tables of streams/app.py; each has a changelog
 COMPACTED = (REGISTRY_TOPIC, FILINGS_TOPIC)
 DAY_MS = 24 * 3600 * 1000
-TANSU_CLUSTER_ID = "tansu_cluster"
 
 
 class TopicError(RuntimeError):
@@ -178,7 +177,7 @@ def apply_plan(broker_url: str, plan: list[TopicSpec], create: bool = True, time
             report.unsupported.append("topic configs: the broker reports none set on these topics (DescribeConfigs "
                                       "of modified configs is empty), so retention.ms, cleanup.policy and "
                                       "min.insync.replicas are neither confirmed nor enforced")
-        if report.cluster_id == TANSU_CLUSTER_ID:
+        if (report.cluster_id or "").startswith(TANSU_CLUSTER_ID):  # tansu's own, or the embedded broker's
             compacted = [s.name for s in plan if s.compacted]
             report.unsupported.append(f"cleanup.policy=compact ({', '.join(compacted)}): the embedded tansu broker "
                                       "has no log compaction; these topics keep every record (and it keeps "

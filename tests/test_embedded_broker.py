@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from streams.broker import EmbeddedBroker, _listen_port_range, free_port
+from streams.config import TANSU_CLUSTER_ID
 from streams.group_offsets import GroupOffsets
 
 
@@ -59,3 +60,4 @@ def test_the_embedded_broker_started_again_on_its_port_is_a_new_cluster():
         again.stop()
     assert first == broker.cluster_id and second == again.cluster_id
     assert first and second and first != second
+    assert first.startswith(TANSU_CLUSTER_ID)  # `hardship topics` knows tansu by it (no compaction)
