@@ -19,7 +19,9 @@ nothing (0–535 objects each). Here:
 
 from __future__ import annotations
 
+import bisect
 import gc
+import itertools
 import time
 
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, HistogramMetricFamily
@@ -45,8 +47,7 @@ class PauseCounter(Collector):
             return
         pause = time.perf_counter() - self.started
         generation = info["generation"]
-        slot = next((i for i, bound in enumerate(PAUSE_BUCKETS) if pause <= bound), len(PAUSE_BUCKETS))
-        self.buckets[generation][slot] += 1
+        self.buckets[generation][bisect.bisect_left(PAUSE_BUCKETS, pause)] += 1  # the first bound >= pause
         self.seconds[generation] += pause
 
     def collect(self):
@@ -57,11 +58,8 @@ class PauseCounter(Collector):
             labels=["generation"],
         )
         for generation in range(3):
-            counts = list(self.buckets[generation])
-            cumulative, running = [], 0
-            for bound, count in zip((*map(str, PAUSE_BUCKETS), "+Inf"), counts, strict=True):
-                running += count
-                cumulative.append((bound, running))
+            bounds = (*map(str, PAUSE_BUCKETS), "+Inf")
+            cumulative = list(zip(bounds, itertools.accumulate(self.buckets[generation]), strict=True))
             family.add_metric([str(generation)], cumulative, self.seconds[generation])
         yield family
         yield GaugeMetricFamily(
