@@ -196,12 +196,10 @@ def exit_when_stuck(app: faust.App, exit_after: float) -> None:
             time.sleep(min(5.0, exit_after))
             seconds = recovering_seconds(app)
             if seconds is not None and seconds >= exit_after:
-                log.critical("the worker has been restoring its tables for %.0f s and the broker does not send the "
-                             "changelogs it announced: did the broker restart and lose its data? (the embedded "
+                _exit_worker(3, "the worker has been restoring its tables for %.0f s and the broker does not send "
+                             "the changelogs it announced: did the broker restart and lose its data? (the embedded "
                              "broker keeps nothing). Exiting; recover by replaying the inputs (docs/operations.md).",
                              seconds)
-                logging.shutdown()
-                os._exit(3)
 
     threading.Thread(target=watch, name="recovery-watchdog", daemon=True).start()
 
@@ -333,10 +331,8 @@ def drain_before_commit(app: faust.App) -> None:
 def message_not_delivered(count: int, first: str) -> None:
     """The producer gave up on a message (a table write, a forwarded op or an alert): the offsets of what
     sent it must not be committed. Say so and exit (code 4): a restart reads again from the last commit."""
-    log.critical("%d message(s) could not be delivered to the broker (first: %s); exiting before any offset is "
+    _exit_worker(4, "%d message(s) could not be delivered to the broker (first: %s); exiting before any offset is "
                  "committed past them. Restart the worker: it reads again from its last commit.", count, first)
-    logging.shutdown()
-    os._exit(4)
 
 
 async def confirm_lost_data(group, message, committed: int, checked: dict) -> None:
@@ -365,10 +361,15 @@ async def confirm_lost_data(group, message, committed: int, checked: dict) -> No
 def broker_lost_data(evidence: str) -> None:
     """Say that the broker lost what it held, and exit (code 3): a worker whose tables and offsets no longer
     match the broker's topics must not go on silently. Recovery is a replay of the inputs."""
-    log.critical("%s: the broker lost its data (did it restart? the embedded broker keeps nothing). Exiting; "
+    _exit_worker(3, "%s: the broker lost its data (did it restart? the embedded broker keeps nothing). Exiting; "
                  "recover by restarting the worker and replaying the inputs (docs/operations.md).", evidence)
+
+
+def _exit_worker(code: int, message: str, *args: object) -> None:
+    """Log why, flush the logs and leave at once (no shutdown that could commit an offset on the way out)."""
+    log.critical(message, *args)
     logging.shutdown()
-    os._exit(3)
+    os._exit(code)
 
 
 def create_app(settings: StreamSettings) -> faust.App:

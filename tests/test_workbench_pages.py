@@ -65,6 +65,10 @@ def test_pages_flow_with_csrf_and_masking(tmp_path):
                                                        "finding": "邻里反映户主长期卧床", "result": "confirmed",
                                                        "contact_phone": "13712345678"}, follow_redirects=True)
         assert "走访结果已登记" in recorded.text and "137****5678" in recorded.text and "13712345678" not in recorded.text
+        # the officer holding the task may see the phone in full, with the form's token only, and it is audited
+        assert client.post("/tasks/1/reveal", data={}).status_code == 403
+        shown = client.post("/tasks/1/reveal", data={"csrf": token})
+        assert shown.status_code == 200 and "13712345678" in shown.text and rid in shown.text
         client.post("/logout", data={"csrf": token})
 
         token = login(client, "auditor")

@@ -6,8 +6,9 @@ Pages use a signed session cookie; every form carries the session's CSRF token a
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
@@ -124,6 +125,20 @@ def _scope_names(user: User | None) -> list[str]:
 
 def _flash(request: Request, text: str, kind: str = "ok") -> None:
     request.session["flash"] = {"text": text, "kind": kind}
+
+
+def _disclose(request: Request, db: Session, csrf: str | None,
+              disclose: Callable[[Actor, datetime, str | None], Any]) -> tuple[Actor, User, Any]:
+    """A form that shows personal data in full (查看明文): check the form's token, let `disclose` check the
+    actor's right and write the audit record, commit it and count the reveal. Returns the actor, the user
+    and what `disclose` gave."""
+    _check_csrf(request, csrf)
+    actor, user = _actor(request, db)
+    wb = workbench(request)
+    disclosed = disclose(actor, wb.now(), client_of(request))
+    db.commit()
+    wb.metrics.reveals.inc()
+    return actor, user, disclosed
 
 
 def _back(url: str) -> RedirectResponse:
@@ -365,12 +380,8 @@ def alert_merge(number: int, request: Request, db: DbDep, csrf: Annotated[str, F
 
 @router.post("/alerts/{number}/reveal", response_class=HTMLResponse)
 def alert_reveal(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(request, csrf)
-    actor, user = _actor(request, db)
-    wb = workbench(request)
-    revealed = reveal.reveal_alert(db, actor, number, wb.now(), client_of(request))
-    db.commit()
-    wb.metrics.reveals.inc()
+    actor, user, revealed = _disclose(request, db, csrf, lambda actor, now, client:
+                                      reveal.reveal_alert(db, actor, number, now, client))
     alert = queue.get_alert(db, actor, number)
     return _render(request, "alert.html", user, revealed=revealed, **_alert_context(db, actor, alert))
 
@@ -545,29 +556,21 @@ def task_extend(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, 
 
 @router.post("/tasks/{task_id}/reveal", response_class=HTMLResponse)
 def task_reveal(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(request, csrf)
-    actor, user = _actor(request, db)
-    wb = workbench(request)
-    revealed = reveal.reveal_task(db, actor, task_id, wb.now(), client_of(request))
-    db.commit()
-    wb.metrics.reveals.inc()
+    actor, user, revealed = _disclose(request, db, csrf, lambda actor, now, client:
+                                      reveal.reveal_task(db, actor, task_id, now, client))
     task, alert = tasks.get_task(db, actor, task_id)
     return _render(request, "task.html", user, revealed=revealed, **_task_context(db, actor, task, alert,
-                                                                                  today_cst(wb.now())))
+                                                                                  today_cst(workbench(request).now())))
 
 
 @router.post("/tasks/{task_id}/contact", response_class=HTMLResponse)
 def task_contact(task_id: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
     """The roster's contact phone in full for the officer holding the task (audited)."""
-    _check_csrf(request, csrf)
-    actor, user = _actor(request, db)
-    wb = workbench(request)
+    actor, user, contact = _disclose(request, db, csrf, lambda actor, now, client: roster.reveal_contact(
+        db, actor, tasks.get_task(db, actor, task_id)[1].number, now, client))  # the task's access check first
     task, alert = tasks.get_task(db, actor, task_id)
-    contact = roster.reveal_contact(db, actor, alert.number, wb.now(), client_of(request))
-    db.commit()
-    wb.metrics.reveals.inc()
     return _render(request, "task.html", user, contact=contact, **_task_context(db, actor, task, alert,
-                                                                                today_cst(wb.now())))
+                                                                                today_cst(workbench(request).now())))
 
 
 @router.get("/account", response_class=HTMLResponse)
@@ -813,12 +816,8 @@ def _household_page(request: Request, db: Session, actor: Actor, user: User, num
 @router.post("/alerts/{number}/household/reveal", response_class=HTMLResponse)
 def household_reveal(number: int, request: Request, db: DbDep, csrf: Annotated[str, Form()] = "") -> Response:
     """The roster's contact phone in full (bureau, or the officer holding an open task of the household; audited)."""
-    _check_csrf(request, csrf)
-    actor, user = _actor(request, db)
-    wb = workbench(request)
-    contact = roster.reveal_contact(db, actor, number, wb.now(), client_of(request))
-    db.commit()
-    wb.metrics.reveals.inc()
+    actor, user, contact = _disclose(request, db, csrf, lambda actor, now, client:
+                                     roster.reveal_contact(db, actor, number, now, client))
     return _household_page(request, db, actor, user, number, contact=contact)
 
 
