@@ -1,7 +1,7 @@
 """Faust's Prometheus sensor, with each labelled child looked up once per label set instead of per message.
 
 faust.sensors.prometheus.PrometheusMonitor calls `metric.labels(...)` several times for every message
-(topic, partition, stream) and every send: prometheus_client builds and checks the label tuple under a
+(topic, partition, stream, the partition's end offset) and every send: prometheus_client builds and checks the label tuple under a
 lock each time, which was a visible share of the worker's time (docs/benchmarks.md). This subclass keeps
 the same metrics, names, labels and values (Faust's own bookkeeping still runs through `Monitor`) and
 remembers the children. Label sets are bounded: topics, partitions, streams and tables of one worker.
@@ -45,6 +45,10 @@ class CachedPrometheusMonitor(PrometheusMonitor):
                 stream=f"stream.{self._stream_label(stream)}.events")
         events.inc()
         return state
+
+    def track_tp_end_offset(self, tp, offset: int) -> None:  # called by the consumer for every message it gets
+        Monitor.track_tp_end_offset(self, tp, offset)
+        labelled(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
 
     def on_send_initiated(self, producer, topic, message, keysize, valsize):
         labelled(self._metrics.topic_messages_sent, f"topic.{topic}").inc()

@@ -57,9 +57,11 @@ def test_tuning_makes_full_collections_rare_once_per_process_and_freezing_keeps_
         "assert first is second and gc.callbacks.count(first) == 1\n"
         "kept = [{'household': i, 'members': [i]} for i in range(20000)]\n"
         "freeze_loaded()\n"
-        "print(gc.get_threshold()[2], gc.get_freeze_count())\n"
+        "gauge = [f.samples[0].value for f in first.collect() if f.name == 'hardship_gc_frozen_objects'][0]\n"
+        "print(gc.get_threshold()[2], gc.get_freeze_count(), int(gauge))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
-    full_after, frozen = map(int, result.stdout.split())
+    full_after, frozen, gauge = map(int, result.stdout.split())
     assert full_after == FULL_AFTER_YOUNGER
     assert frozen >= 40_000  # the 20,000 dicts and their lists at least
+    assert gauge == frozen  # the gauge shows the count taken when the worker froze

@@ -37,6 +37,7 @@ def _drive(monitor) -> None:
     for n in range(40):
         tp = TP(("hardship.events", "hardship.registry")[n % 2], n % 3)
         message = SimpleNamespace(time_in=None)
+        monitor.track_tp_end_offset(tp, n + 1)
         monitor.on_message_in(tp, n, message)
         stream = streams[n % 2]
         state = monitor.on_stream_event_in(tp, n, stream, SimpleNamespace())
@@ -59,8 +60,10 @@ def test_the_cached_sensor_counts_what_fausts_own_counts():
     expected = _counts(faust_registry)
     assert expected[("app_messages_received_total", ())] == 40
     assert expected[("app_messages_received_per_topic_total", (("topic", "hardship.events"),))] == 20
+    assert expected[("app_topic_partition_end_offset", (("partition", "2"), ("topic", "hardship.events")))] == 39
     assert _counts(cached_registry) == expected
     # Faust's own bookkeeping (what its web views read) runs as before
     assert cached.messages_received_total == fausts.messages_received_total == 40
     assert cached.tables["households"].keys_updated == fausts.tables["households"].keys_updated == 20
     assert cached.messages_sent_by_topic == fausts.messages_sent_by_topic
+    assert cached.tp_end_offsets == fausts.tp_end_offsets
