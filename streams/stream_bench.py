@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-PACE_TICK_SECONDS = 0.01  # the paced producer sends what is due this often (see _produce)
+PACE_TICK_SECONDS = 0.01  # the paced producer sends what is due this often (see _produce; the simulator's pacer too)
 
 
 def _percentile(values: list[float], share: float) -> float:
