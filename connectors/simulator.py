@@ -1355,8 +1355,9 @@ class _KafkaSink:
 PACE_TICK_SECONDS = 0.01
 
 
-class _Pacer:
-    """--rate (events per second) and --speedup (simulated seconds per real second)."""
+class Pacer:
+    """--rate (events per second) and --speedup (simulated seconds per real second); `hardship bench stream`
+    paces its latency phase with it too."""
 
     def __init__(self, rate: float, speedup: float, sim_start: int) -> None:
         self.rate, self.speedup, self.sim_start = rate, speedup, sim_start
@@ -1381,7 +1382,7 @@ def _emit(
     out_dir: Path | None,
     bad_fraction: float = 0.0,
     progress: bool = False,
-    pacer: _Pacer | None = None,
+    pacer: Pacer | None = None,
     on_event: Callable[[int], None] | None = None,
 ) -> Summary:
     began = time.perf_counter()
@@ -1506,7 +1507,7 @@ def stream(
     sinks: list = [_KafkaSink(broker)]
     if out_dir is not None:
         sinks.append(_FileSink(out_dir))
-    pacer = _Pacer(rate, speedup, simulation.spec.start_epoch) if rate > 0 or speedup > 0 else None
+    pacer = Pacer(rate, speedup, simulation.spec.start_epoch) if rate > 0 or speedup > 0 else None
     return _emit(simulation, sinks, out_dir, bad_fraction=bad_fraction, progress=progress, pacer=pacer)
 
 

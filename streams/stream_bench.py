@@ -23,8 +23,6 @@ from pathlib import Path
 
 import click
 
-PACE_TICK_SECONDS = 0.01  # the paced producer sends what is due this often (see _produce; the simulator's pacer too)
-
 
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
@@ -35,20 +33,19 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], rat
              sent_at: dict | None = None, probe_prefix: bytes | None = None) -> None:
     from kafka import KafkaProducer
 
+    from connectors.simulator import Pacer
     from streams.kafka_client import client_config
 
     producer = KafkaProducer(**client_config(bootstrap).kafka_python("bench-producer"), acks="all",
                              enable_idempotence=False, linger_ms=5,
                              batch_size=256 * 1024)
-    started = time.perf_counter()
-    for index, (key, value) in enumerate(records):
-        if rate:
-            # what is due is sent every PACE_TICK_SECONDS: a sleep before each message cost this process half
-            # a core at 1,444 events/s on a 2-core machine (a third with the tick), taken from the worker
-            # it measures; each probe's time is taken when it is sent, so the tick adds nothing to latency
-            delay = started + index / rate - time.perf_counter()
-            if delay > PACE_TICK_SECONDS:
-                time.sleep(delay)
+    # the simulator's pacer sends what is due every 10 ms: a sleep before each message cost this process half a
+    # core at 1,444 events/s on a 2-core machine (a third with the tick), taken from the worker it measures;
+    # each probe's time is taken when it is sent, so the tick adds nothing to the measured latency
+    pacer = Pacer(rate, 0.0, 0) if rate else None
+    for key, value in records:
+        if pacer is not None:
+            pacer.wait(0)
         producer.send(topic, key=key, value=value)
         if sent_at is not None and probe_prefix and key.startswith(probe_prefix):
             sent_at[key.decode()] = time.time()
